@@ -1,0 +1,151 @@
+"""The array module: the one place that knows about NumPy versus CuPy.
+
+A tensor's data is an array of some *array module* ``xp``: ``numpy`` on the
+CPU, ``cupy`` on the GPU. Everything else in minigrad asks this module which
+``xp`` an array belongs to and never imports CuPy itself.
+
+Devices are named ``'cpu'`` and ``'gpu'``. Moving an array between them is an
+explicit call (:func:`to_device`); nothing converts silently, and an op that
+mixes devices is an error naming both.
+
+Random numbers are drawn from one seeded host generator (:func:`host_rng`)
+and then moved to the device, so CPU and GPU runs start from the same weights.
+"""
+import numpy as np
+
+__all__ = [
+    "DeviceMismatchError",
+    "check_same_device",
+    "GPUUnavailableError",
+    "device_of",
+    "get_array_module",
+    "gpu_module",
+    "host_rng",
+    "is_array",
+    "manual_seed",
+    "module_for",
+    "set_gpu_module",
+    "to_device",
+    "validate_device",
+]
+
+DEVICES = ("cpu", "gpu")
+
+
+class GPUUnavailableError(RuntimeError):
+    """Raised when the GPU is asked for and cannot be used; says why."""
+
+
+class DeviceMismatchError(RuntimeError):
+    """Raised when one op receives arrays living on different devices."""
+
+
+_gpu = None          # the CuPy module (or a stand-in), once found
+_gpu_reason = None   # why the GPU is unusable, once known
+
+
+def set_gpu_module(module):
+    """Use ``module`` as the GPU array module (``None`` forgets it).
+
+    The tests pass a CPU stand-in for CuPy here, so the GPU code path runs on
+    machines without a GPU.
+    """
+    global _gpu, _gpu_reason
+    _gpu, _gpu_reason = module, None
+
+
+def _find_cupy():
+    """Import CuPy and check for a device; return (module, reason_if_not)."""
+    try:
+        import cupy
+    except ImportError as error:
+        if getattr(error, "name", None) == "cupy":
+            return None, ("CuPy is not installed; install it with "
+                          "`pip install 'minigrad[gpu]'` (CuPy for CUDA 12)")
+        return None, f"CuPy is installed but failed to import: {error}"
+    except Exception as error:  # a broken CUDA install raises all sorts
+        return None, f"CuPy is installed but failed to import: {error!r}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:
+        return None, f"CuPy found no usable CUDA device: {error}"
+    if count == 0:
+        return None, "CuPy found no CUDA device on this machine"
+    return cupy, None
+
+
+def gpu_module():
+    """The GPU array module, or :class:`GPUUnavailableError` saying why not."""
+    global _gpu, _gpu_reason
+    if _gpu is None and _gpu_reason is None:
+        _gpu, _gpu_reason = _find_cupy()
+    if _gpu is None:
+        raise GPUUnavailableError(f"the GPU is unavailable: {_gpu_reason}")
+    return _gpu
+
+
+def validate_device(device):
+    """Return ``device`` as ``'cpu'`` or ``'gpu'`` (``'cuda'`` is accepted)."""
+    name = str(device).lower()
+    if name.startswith("cuda"):
+        name = "gpu"
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")
+    return name
+
+
+def module_for(device):
+    """The array module of a device: numpy for 'cpu', CuPy for 'gpu'."""
+    return np if validate_device(device) == "cpu" else gpu_module()
+
+
+def is_array(obj):
+    """True for a NumPy array or an array of the GPU module."""
+    return isinstance(obj, np.ndarray) or (_gpu is not None and isinstance(obj, _gpu.ndarray))
+
+
+def get_array_module(array):
+    """The array module ``array`` belongs to (numpy or the GPU module)."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    if _gpu is not None and isinstance(array, _gpu.ndarray):
+        return _gpu
+    raise TypeError(f"expected a NumPy or CuPy array, got {type(array).__name__}")
+
+
+def device_of(array):
+    """'cpu' for a NumPy array, 'gpu' for an array of the GPU module."""
+    return "cpu" if get_array_module(array) is np else "gpu"
+
+
+def to_device(array, device):
+    """Copy ``array`` to ``device`` (no copy when it is already there)."""
+    device = validate_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return gpu_module().asnumpy(array)
+    return gpu_module().asarray(array)
+
+
+def check_same_device(op_name, arrays):
+    """Raise :class:`DeviceMismatchError` if ``arrays`` live on two devices."""
+    devices = [device_of(a) for a in arrays]
+    if len(set(devices)) > 1:
+        raise DeviceMismatchError(
+            f"{op_name}: inputs are on different devices ({', '.join(devices)}); "
+            "move them with .to('cpu') or .to('gpu') first")
+
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Reseed the host generator all of minigrad's random numbers come from."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def host_rng():
+    """The seeded host ``numpy.random.Generator``."""
+    return _rng

@@ -1,0 +1,1 @@
+"""The ops: one file per family, each op a Function plus a lowercase function."""

@@ -1,0 +1,6 @@
+"""Optimizers: ``import minigrad.optim as optim``."""
+from minigrad.optim.adam import Adam
+from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.sgd import SGD
+
+__all__ = ["SGD", "Adam", "Optimizer"]

@@ -1,0 +1,376 @@
+"""A CPU stand-in for the ``cupy`` module, so the test suite can walk the GPU code path without a GPU.
+
+Why it exists: the engine picks its array module ``xp`` at run time (``numpy`` on the CPU, ``cupy``
+on the GPU). Code that slips a ``np.`` call onto a device array, or mixes a host array into a device
+computation, works on a laptop and breaks only on the GPU machine. Handing the engine this module in
+place of ``cupy`` makes those bugs fail on any machine, while the numbers stay NumPy's.
+
+What it enforces (each a ``TypeError``):
+
+* implicit conversion to NumPy (``np.asarray(x)``, ``np.array(x)``), with CuPy's own message;
+* any NumPy function or ufunc applied to a device array (``np.exp(x)``, ``np.sum(x)``,
+  ``np.add.at(x, ...)``) -- stricter than CuPy on purpose: engine code must go through ``xp``;
+* a ``numpy.ndarray`` mixed with a device array, in an operator (either side), an index, an
+  assignment, or a module function. Only the transfer functions (``asarray``, ``array``,
+  ``asnumpy``, ``ndarray.get``/``set``) cross between host and device.
+
+Python scalars and NumPy scalars (``np.float32(2)``) are fine as operands. Views share memory like
+CuPy's: slicing, ``reshape``, ``transpose`` and the stride tricks wrap NumPy views of one buffer.
+Reductions and scalar indexing return 0-d device arrays, as CuPy does.
+
+Module functions are NumPy's, wrapped by a module ``__getattr__``: arguments are unwrapped,
+results re-wrapped. ``random`` and ufunc methods such as ``add.at`` are deliberately missing.
+"""
+import operator
+import sys
+import types
+
+import numpy as np
+
+is_stand_in = True
+__version__ = f"stand-in (numpy {np.__version__})"
+
+_CONVERSION_MESSAGE = ("Implicit conversion to a NumPy array is not allowed. "
+                       "Please use `.get()` to construct a NumPy array explicitly.")
+_SCALARS = (bool, int, float, complex, np.generic)
+_SUBMODULES = ("linalg", "fft", "lib")  # NumPy submodules offered, wrapped like the top level
+_OPERATOR_UFUNCS = {np.add, np.subtract, np.multiply, np.divide, np.floor_divide, np.remainder,
+                    np.power, np.less, np.less_equal, np.greater, np.greater_equal, np.equal,
+                    np.not_equal, np.bitwise_and, np.bitwise_or, np.bitwise_xor,
+                    np.left_shift, np.right_shift}
+
+
+def _mixing_error(host_array, where):
+    return TypeError(
+        f"{where}: got a numpy.ndarray (shape {host_array.shape}, dtype {host_array.dtype}) "
+        "where a device array was expected; move it with xp.asarray(...) first, "
+        "or bring the device array to the host with .get()")
+
+
+def _unwrap(value, where, allow_numpy=False):
+    """Replace device arrays by their NumPy arrays, looking inside lists, tuples and dicts."""
+    if isinstance(value, ndarray):
+        return value._array
+    if isinstance(value, np.ndarray) and not allow_numpy:
+        raise _mixing_error(value, where)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(item, where, allow_numpy) for item in value)
+    if isinstance(value, dict):
+        return {key: _unwrap(item, where, allow_numpy) for key, item in value.items()}
+    return value
+
+
+def _wrap(value):
+    """Turn NumPy results into device arrays: arrays and NumPy scalars (as 0-d), also in tuples and lists."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return ndarray._from_numpy(np.asarray(value))
+    if isinstance(value, list):
+        return [_wrap(item) for item in value]
+    if isinstance(value, tuple):
+        items = [_wrap(item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)  # namedtuples too
+    return value
+
+
+def _call(function, args, kwargs, where):
+    result = function(*_unwrap(args, where), **_unwrap(kwargs, where))
+    out = kwargs.get("out")
+    if isinstance(out, ndarray) and result is out._array:
+        return out  # like CuPy, hand back the very `out` object
+    return _wrap(result)
+
+
+def _operand(other, where):
+    """The NumPy value to compute with, or NotImplemented for types this stand-in does not know."""
+    if isinstance(other, ndarray):
+        return other._array
+    if isinstance(other, np.ndarray):
+        raise _mixing_error(other, where)
+    if isinstance(other, _SCALARS):
+        return other
+    return NotImplemented
+
+
+def _binary(operation, reflected=False):
+    def method(self, other):
+        value = _operand(other, f"operator {operation.__name__}")
+        if value is NotImplemented:
+            return NotImplemented
+        if reflected:
+            return _wrap(operation(value, self._array))
+        return _wrap(operation(self._array, value))
+    return method
+
+
+def _inplace(operation):
+    def method(self, other):
+        value = _operand(other, f"operator {operation.__name__}")
+        if value is NotImplemented:
+            return NotImplemented
+        operation(self._array, value)  # NumPy's in-place operator writes into the shared buffer
+        return self
+    return method
+
+
+def _unary(operation):
+    return lambda self: _wrap(operation(self._array))
+
+
+def _method(name):
+    def method(self, *args, **kwargs):
+        result = _call(getattr(self._array, name), args, kwargs, f"fake_cupy.ndarray.{name}")
+        return self if isinstance(result, ndarray) and result._array is self._array else result
+    method.__name__ = name
+    return method
+
+
+class ndarray:
+    """A device array: a NumPy array that refuses to meet NumPy. Build one with ``asarray``."""
+
+    __slots__ = ("_array",)
+    __array_priority__ = 1000
+    __hash__ = None
+
+    def __init__(self, shape, dtype=float):  # CuPy's constructor allocates uninitialised memory
+        self._array = np.empty(shape, dtype)
+
+    @classmethod
+    def _from_numpy(cls, array):
+        self = cls.__new__(cls)
+        self._array = array
+        return self
+
+    # --- refusing NumPy -------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_CONVERSION_MESSAGE)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        for operand in inputs + tuple(kwargs.get("out", ())):
+            if isinstance(operand, np.ndarray) and operand.ndim > 0:
+                raise _mixing_error(operand, f"numpy.{ufunc.__name__}")
+        if (method == "__call__" and not kwargs and ufunc in _OPERATOR_UFUNCS
+                and len(inputs) == 2 and inputs[1] is self):
+            # `np.float32(2) * x`: NumPy's scalar operator hands over to its ufunc (comparisons
+            # first turn the scalar into a 0-d array); treat it as x's reflected operator.
+            return _wrap(ufunc(inputs[0], self._array))
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        raise TypeError(f"NumPy function numpy.{name} was applied to a device array; "
+                        "engine code must call the array module xp, never numpy, on device arrays")
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise TypeError(f"NumPy function numpy.{func.__name__} was applied to a device array; "
+                        "engine code must call the array module xp, never numpy, on device arrays")
+
+    # --- attributes -----------------------------------------------------------------------
+    shape = property(lambda self: self._array.shape)
+    dtype = property(lambda self: self._array.dtype)
+    ndim = property(lambda self: self._array.ndim)
+    size = property(lambda self: self._array.size)
+    strides = property(lambda self: self._array.strides)
+    itemsize = property(lambda self: self._array.itemsize)
+    nbytes = property(lambda self: self._array.nbytes)
+    T = property(lambda self: ndarray._from_numpy(self._array.T))
+
+    @property
+    def flags(self):
+        flags = self._array.flags
+        return types.SimpleNamespace(c_contiguous=flags.c_contiguous,
+                                     f_contiguous=flags.f_contiguous, owndata=flags.owndata)
+
+    # --- methods, forwarded to NumPy with arguments unwrapped and results wrapped ---------
+    reshape, transpose, swapaxes = _method("reshape"), _method("transpose"), _method("swapaxes")
+    ravel, flatten, squeeze, view = _method("ravel"), _method("flatten"), _method("squeeze"), _method("view")
+    astype, copy, fill, clip = _method("astype"), _method("copy"), _method("fill"), _method("clip")
+    sum, mean, prod, cumsum = _method("sum"), _method("mean"), _method("prod"), _method("cumsum")
+    max, min, argmax, argmin = _method("max"), _method("min"), _method("argmax"), _method("argmin")
+    any, all, std, var = _method("any"), _method("all"), _method("std"), _method("var")
+    dot, take, repeat, round = _method("dot"), _method("take"), _method("repeat"), _method("round")
+    sort, argsort, nonzero = _method("sort"), _method("argsort"), _method("nonzero")
+
+    def item(self, *args):
+        return self._array.item(*args)
+
+    def tolist(self):
+        return self._array.tolist()
+
+    def get(self, stream=None, order="C"):
+        """Copy to the host: a new numpy.ndarray."""
+        return np.array(self._array, order=order, copy=True)
+
+    # --- indexing and iteration -----------------------------------------------------------
+    def __getitem__(self, key):
+        return _wrap(self._array[_unwrap(key, "fake_cupy.ndarray indexing")])
+
+    def __setitem__(self, key, value):
+        value = _unwrap(value, "fake_cupy.ndarray assignment")
+        self._array[_unwrap(key, "fake_cupy.ndarray indexing")] = value
+
+    def __len__(self):
+        return len(self._array)
+
+    def __iter__(self):
+        return (self[index] for index in range(len(self)))
+
+    # --- conversions (each waits for the device on a real GPU) -----------------------------
+    def __float__(self):
+        return float(self._array)
+
+    def __int__(self):
+        return int(self._array)
+
+    def __bool__(self):
+        return bool(self._array)
+
+    def __format__(self, spec):
+        return format(self._array, spec)
+
+    def __repr__(self):
+        return f"fake_cupy.ndarray({self._array!r})"
+
+    def __str__(self):
+        return str(self._array)
+
+    # --- operators ------------------------------------------------------------------------
+    __add__, __radd__, __iadd__ = _binary(operator.add), _binary(operator.add, True), _inplace(operator.iadd)
+    __sub__, __rsub__, __isub__ = _binary(operator.sub), _binary(operator.sub, True), _inplace(operator.isub)
+    __mul__, __rmul__, __imul__ = _binary(operator.mul), _binary(operator.mul, True), _inplace(operator.imul)
+    __truediv__, __rtruediv__ = _binary(operator.truediv), _binary(operator.truediv, True)
+    __itruediv__ = _inplace(operator.itruediv)
+    __floordiv__, __rfloordiv__ = _binary(operator.floordiv), _binary(operator.floordiv, True)
+    __ifloordiv__ = _inplace(operator.ifloordiv)
+    __mod__, __rmod__, __imod__ = _binary(operator.mod), _binary(operator.mod, True), _inplace(operator.imod)
+    __pow__, __rpow__, __ipow__ = _binary(operator.pow), _binary(operator.pow, True), _inplace(operator.ipow)
+    __matmul__, __rmatmul__ = _binary(operator.matmul), _binary(operator.matmul, True)
+    __and__, __rand__, __iand__ = _binary(operator.and_), _binary(operator.and_, True), _inplace(operator.iand)
+    __or__, __ror__, __ior__ = _binary(operator.or_), _binary(operator.or_, True), _inplace(operator.ior)
+    __xor__, __rxor__, __ixor__ = _binary(operator.xor), _binary(operator.xor, True), _inplace(operator.ixor)
+    __lshift__, __rshift__ = _binary(operator.lshift), _binary(operator.rshift)
+    __lt__, __le__, __gt__, __ge__ = (_binary(operator.lt), _binary(operator.le),
+                                      _binary(operator.gt), _binary(operator.ge))
+    __eq__, __ne__ = _binary(operator.eq), _binary(operator.ne)
+    __neg__, __pos__ = _unary(operator.neg), _unary(operator.pos)
+    __abs__, __invert__ = _unary(operator.abs), _unary(operator.invert)
+
+
+# --- transfers: the only functions that accept numpy.ndarray -----------------------------
+def asarray(a, dtype=None, order=None):
+    """Host data (numpy array, scalar, nested list) → a new device array; a device array passes through."""
+    if isinstance(a, ndarray):
+        return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+    return ndarray._from_numpy(np.array(_unwrap(a, "asarray", allow_numpy=True), dtype=dtype, order=order))
+
+
+def array(a, dtype=None, copy=True, order="K", ndmin=0):
+    """Like ``asarray``, but copies a device array unless ``copy=False`` lets it pass."""
+    if isinstance(a, ndarray) and not copy and ndmin <= a.ndim:
+        return asarray(a, dtype)
+    data = _unwrap(a, "array", allow_numpy=True)
+    return ndarray._from_numpy(np.array(data, dtype=dtype, copy=True, order=order, ndmin=ndmin))
+
+
+def asnumpy(a, stream=None, order="C"):
+    """Device array → new numpy.ndarray; anything else goes through ``numpy.asarray`` (as in CuPy)."""
+    if isinstance(a, ndarray):
+        return a.get(order=order)
+    return np.asarray(a, order=order)
+
+
+def get_array_module(*args):
+    """This module if any argument is a device array, else numpy."""
+    for arg in args:
+        if isinstance(arg, ndarray):
+            return sys.modules[__name__]
+    return np
+
+
+# --- the `cuda` namespace: enough of CuPy's to select and synchronise a device -----------
+class _Stream:
+    def synchronize(self):
+        pass
+
+
+_Stream.null = _Stream()
+
+
+class _Device:
+    def __init__(self, device=0):
+        self.id = int(device)
+
+    def synchronize(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+    def __repr__(self):
+        return f"<CUDA Device {self.id} (fake_cupy stand-in)>"
+
+
+class CUDARuntimeError(RuntimeError):
+    pass
+
+
+cuda = types.SimpleNamespace(
+    Device=_Device,
+    Stream=_Stream,
+    get_current_stream=lambda: _Stream.null,
+    is_available=lambda: True,
+    runtime=types.SimpleNamespace(
+        getDeviceCount=lambda: 1,
+        CUDARuntimeError=CUDARuntimeError,
+    ),
+)
+
+
+# --- everything else: NumPy's, wrapped ---------------------------------------------------
+def _device_function(function, qualified_name):
+    def device_function(*args, **kwargs):
+        return _call(function, args, kwargs, qualified_name)
+    device_function.__name__ = getattr(function, "__name__", qualified_name)
+    device_function.__qualname__ = qualified_name
+    device_function.__doc__ = f"{qualified_name}: numpy's {device_function.__name__} on device arrays."
+    return device_function
+
+
+def _device_attribute(numpy_owner, name, qualified_name):
+    """NumPy's attribute as this module offers it: constants and types as they are, functions wrapped."""
+    if name.startswith("_") or name == "random":
+        raise AttributeError(f"{qualified_name} is not offered by the stand-in"
+                             + (" (minigrad draws random numbers on the host)" if name == "random" else ""))
+    value = getattr(numpy_owner, name)  # AttributeError for names NumPy lacks
+    if isinstance(value, types.ModuleType):
+        if numpy_owner is np and name not in _SUBMODULES:
+            raise AttributeError(f"{qualified_name} is not offered by the stand-in")
+        return _Namespace(value, qualified_name)
+    if isinstance(value, type):
+        if issubclass(value, np.ndarray):  # np.matrix, np.memmap, ...: host array types
+            raise AttributeError(f"{qualified_name} is a host array type, not offered by the stand-in")
+        return value  # dtypes such as float32, and helpers such as finfo, pass through
+    if callable(value):
+        return _device_function(value, qualified_name)
+    return value  # newaxis, inf, nan, pi, e, ...
+
+
+class _Namespace:
+    """A NumPy submodule (``linalg``, ``lib.stride_tricks``, ...) seen through the stand-in."""
+
+    def __init__(self, numpy_module, qualified_name):
+        self._numpy_module = numpy_module
+        self._qualified_name = qualified_name
+
+    def __getattr__(self, name):
+        value = _device_attribute(self._numpy_module, name, f"{self._qualified_name}.{name}")
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self):
+        return f"<stand-in namespace {self._qualified_name}>"
+
+
+def __getattr__(name):
+    value = _device_attribute(np, name, f"{__name__}.{name}")
+    globals()[name] = value  # cache, so the next lookup is an ordinary module attribute
+    return value

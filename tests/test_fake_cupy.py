@@ -1,0 +1,238 @@
+"""The CuPy stand-in: it must refuse what CuPy refuses (and a little more), and compute like NumPy."""
+import numpy as np
+import pytest
+
+from minigrad.testing import fake_cupy as fake
+
+MIXING = "numpy.ndarray"
+NUMPY_ON_DEVICE = "NumPy function"
+
+
+@pytest.fixture
+def x():
+    return fake.asarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+@pytest.fixture
+def host():
+    return np.ones((3, 4), dtype=np.float32)
+
+
+def test_stand_in_is_its_own_array_type(x):
+    assert isinstance(x, fake.ndarray)
+    assert not isinstance(x, np.ndarray)
+    assert fake.is_stand_in is True
+    assert fake.__name__ == "minigrad.testing.fake_cupy"
+
+
+@pytest.mark.parametrize("convert", [np.asarray, np.array, lambda a: np.array(a, dtype=np.float64)])
+def test_implicit_conversion_to_numpy_is_refused(x, convert):
+    with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
+        convert(x)
+
+
+@pytest.mark.parametrize("numpy_call", [
+    lambda a: np.exp(a),
+    lambda a: np.sum(a),
+    lambda a: np.maximum(a, 0),
+    lambda a: np.add.at(a, [0], 1.0),
+    lambda a: np.concatenate([a, a]),
+    lambda a: np.where(a > 0, a, 0),
+    lambda a: np.reshape(a, -1),
+], ids=["exp", "sum", "maximum", "add.at", "concatenate", "where", "reshape"])
+def test_numpy_function_on_device_array_is_refused(x, numpy_call):
+    with pytest.raises(TypeError, match=NUMPY_ON_DEVICE):
+        numpy_call(x)
+
+
+@pytest.mark.parametrize("mix", [
+    lambda a, h: a + h, lambda a, h: h + a,
+    lambda a, h: a * h, lambda a, h: h * a,
+    lambda a, h: a - h, lambda a, h: h / a,
+    lambda a, h: a @ h.T, lambda a, h: h.T @ a,
+    lambda a, h: a < h, lambda a, h: h < a,
+    lambda a, h: a == h, lambda a, h: h == a,
+    lambda a, h: a.__iadd__(h), lambda a, h: h.__iadd__(a),
+    lambda a, h: fake.matmul(a, h.T), lambda a, h: fake.maximum(h, a),
+    lambda a, h: fake.concatenate([a, h]), lambda a, h: fake.where(a > 0, h, a),
+    lambda a, h: fake.exp(h), lambda a, h: fake.zeros_like(h),
+    lambda a, h: a.__setitem__(slice(None), h), lambda a, h: a.clip(h, None),
+])
+def test_mixing_with_numpy_arrays_is_refused(x, host, mix):
+    with pytest.raises(TypeError, match=MIXING):
+        mix(x, host)
+
+
+def test_numpy_index_arrays_are_refused(x):
+    with pytest.raises(TypeError, match=MIXING):
+        x[np.array([0, 2])]
+    with pytest.raises(TypeError, match=MIXING):
+        x[fake.asarray([0, 1]), np.array([1, 2])]
+
+
+@pytest.mark.parametrize("scalar", [2, 2.5, True, np.float32(2), np.float64(2.5), np.int64(3)])
+def test_python_and_numpy_scalars_are_fine_operands(x, scalar):
+    h = x.get()
+    pairs = [(x + scalar, h + scalar), (scalar + x, scalar + h), (x * scalar, h * scalar),
+             (scalar * x, scalar * h), (scalar - x, scalar - h), (x / scalar, h / scalar),
+             (x ** scalar, h ** scalar), (x < scalar, h < scalar), (scalar < x, scalar < h),
+             (x == scalar, h == scalar)]
+    for device_result, host_result in pairs:
+        assert isinstance(device_result, fake.ndarray)
+        np.testing.assert_array_equal(device_result.get(), host_result)
+
+
+def test_views_share_memory(x):
+    for view in [x.reshape(4, 3), x[::2], x[:, 1], x.T, x.transpose(1, 0), x.transpose((1, 0)),
+                 x.swapaxes(0, 1), x.ravel(), x[None, ..., None], x.astype(np.float32, copy=False)]:
+        assert isinstance(view, fake.ndarray)
+        assert fake.shares_memory(view, x)
+    assert not fake.shares_memory(x.copy(), x)
+    assert not fake.shares_memory(x.flatten(), x)
+
+
+def test_in_place_operators_write_through_views(x):
+    before = x.get()
+    view = x[::2]
+    view += 1
+    expected = before.copy()
+    expected[::2] += 1
+    np.testing.assert_array_equal(x.get(), expected)
+
+    same = x
+    same *= 2
+    assert same is x
+    np.testing.assert_array_equal(x.get(), expected * 2)
+
+    x.T[0] = 0.0
+    assert (x[:, 0] == 0).all()
+    x[1] = fake.asarray([9, 8, 7, 6], dtype=np.float32)
+    np.testing.assert_array_equal(x[1].get(), [9, 8, 7, 6])
+
+
+def test_stride_tricks_share_memory(x):
+    windows = fake.lib.stride_tricks.sliding_window_view(x, (2, 2))
+    assert windows.shape == (2, 3, 2, 2)
+    strided = fake.lib.stride_tricks.as_strided(x, shape=(3, 2), strides=(x.strides[0], x.strides[1] * 2))
+    x[0, 0] = 100.0
+    assert float(windows[0, 0, 0, 0]) == 100.0
+    assert float(strided[0, 0]) == 100.0
+
+
+@pytest.mark.parametrize("reduce", [
+    lambda xp, a: a.sum(), lambda xp, a: a.mean(), lambda xp, a: a.max(), lambda xp, a: a.min(),
+    lambda xp, a: a.argmax(), lambda xp, a: a.prod(), lambda xp, a: a.any(), lambda xp, a: a.all(),
+    lambda xp, a: a.std(), lambda xp, a: a.var(), lambda xp, a: xp.sum(a), lambda xp, a: xp.max(a),
+    lambda xp, a: a[1, 2], lambda xp, a: xp.dot(a[0], a[1]),
+])
+def test_reductions_and_scalar_indexing_return_0d_device_arrays(x, reduce):
+    result = reduce(fake, x)
+    assert isinstance(result, fake.ndarray)
+    assert result.shape == ()
+    np.testing.assert_allclose(result.get(), reduce(np, x.get()), rtol=1e-6)
+
+
+def test_reductions_keep_dims(x):
+    assert x.max(axis=1, keepdims=True).shape == (3, 1)
+    assert x.sum(axis=(0, 1), keepdims=True).shape == (1, 1)
+    assert fake.mean(x, axis=0).shape == (4,)
+
+
+def test_out_argument_returns_the_same_device_array(x):
+    out = fake.empty_like(x)
+    assert fake.exp(x, out=out) is out
+    assert fake.add(x, 1, out=out) is out
+    np.testing.assert_array_equal(out.get(), x.get() + 1)
+
+
+def test_conversion_of_size_one_arrays(x):
+    total = x.sum()
+    assert float(total) == 66.0 and int(total) == 66 and bool(total)
+    assert total.item() == 66.0
+    assert f"{total:.1f}" == "66.0"
+    with pytest.raises(TypeError):
+        float(x)
+    with pytest.raises(ValueError):
+        bool(x)
+
+
+def test_transfers_round_trip_and_copy():
+    host = np.arange(6, dtype=np.float64).reshape(2, 3)
+    device = fake.asarray(host)
+    host[0, 0] = -1.0  # the device copy does not see later host writes
+    assert float(device[0, 0]) == 0.0
+    assert fake.asarray(device) is device
+    assert fake.asarray(device, dtype=np.float64) is device
+    assert fake.asarray(device, dtype=np.float32).dtype == np.float32
+    assert fake.array(device) is not device and not fake.shares_memory(fake.array(device), device)
+    back = fake.asnumpy(device)
+    assert type(back) is np.ndarray and back.dtype == np.float64
+    back[0, 0] = 42.0  # nor does the device see writes to the host copy
+    assert float(device[0, 0]) == 0.0
+    np.testing.assert_array_equal(device.get(), [[0, 1, 2], [3, 4, 5]])
+    assert fake.asarray(3.0).shape == ()
+    assert fake.asarray([[1, 2]], dtype=np.float32).dtype == np.float32
+    device.set(np.zeros((2, 3)))
+    assert float(device.sum()) == 0.0
+
+
+def test_get_array_module(x, host):
+    assert fake.get_array_module(x) is fake
+    assert fake.get_array_module(host, x) is fake
+    assert fake.get_array_module(host, 1.0) is np
+    assert fake.get_array_module() is np
+
+
+def test_module_namespace():
+    assert fake.float32 is np.float32 and fake.int64 is np.int64 and fake.bool_ is np.bool_
+    assert fake.newaxis is None and fake.pi == np.pi and np.isinf(fake.inf)
+    assert fake.exp is fake.exp
+    with pytest.raises(AttributeError):
+        fake.random
+    with pytest.raises(AttributeError):
+        fake.add.at
+    with pytest.raises(AttributeError):
+        fake.matrix
+    fake.cuda.Device(0).synchronize()
+    fake.cuda.get_current_stream().synchronize()
+    fake.cuda.Stream.null.synchronize()
+    assert fake.cuda.runtime.getDeviceCount() == 1
+
+
+def test_attributes_iteration_and_repr(x):
+    assert (x.shape, x.ndim, x.size, x.dtype) == ((3, 4), 2, 12, np.float32)
+    assert (x.itemsize, x.nbytes, x.strides) == (4, 48, (16, 4))
+    assert x.flags.c_contiguous and not x.T.flags.c_contiguous
+    assert len(x) == 3
+    rows = list(x)
+    assert all(isinstance(row, fake.ndarray) and row.shape == (4,) for row in rows)
+    assert x.tolist() == x.get().tolist()
+    assert repr(x[0, :2]) == "fake_cupy.ndarray(array([0., 1.], dtype=float32))"
+    with pytest.raises(TypeError):
+        iter(x.sum())
+
+
+def test_engine_like_computation_matches_numpy():
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    weight = rng.standard_normal((4, 3 * 2 * 2)).astype(np.float32)
+    labels = np.array([1, 3])
+
+    def forward(xp, images, weight, labels):
+        windows = xp.lib.stride_tricks.sliding_window_view(images, (2, 2), axis=(2, 3))  # N C OH OW KH KW
+        columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(2, 16, 12)
+        out = (columns @ weight.T).reshape(2, 4, 4, 4).transpose(0, 3, 1, 2)
+        out = xp.where(out > 0, out, 0.1 * out)
+        logits = out.reshape(2, 4, -1).mean(axis=2)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        loss = -log_probs[xp.arange(2), labels].mean()
+        grad = xp.exp(log_probs)
+        grad[xp.arange(2), labels] -= 1
+        return loss, grad, xp.matmul(columns[0], weight.T), xp.maximum(logits, 0)[logits > 0]
+
+    expected = forward(np, images, weight, labels)
+    got = forward(fake, fake.asarray(images), fake.asarray(weight), fake.asarray(labels))
+    for device_value, host_value in zip(got, expected):
+        assert isinstance(device_value, fake.ndarray)
+        np.testing.assert_allclose(fake.asnumpy(device_value), host_value, rtol=1e-6)
