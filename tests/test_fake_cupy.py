@@ -172,8 +172,9 @@ def test_transfers_round_trip_and_copy():
     np.testing.assert_array_equal(device.get(), [[0, 1, 2], [3, 4, 5]])
     assert fake.asarray(3.0).shape == ()
     assert fake.asarray([[1, 2]], dtype=np.float32).dtype == np.float32
-    device.set(np.zeros((2, 3)))
-    assert float(device.sum()) == 0.0
+    stacked = fake.asarray([device[0], device[1]])  # a list of device arrays is device data too
+    np.testing.assert_array_equal(stacked.get(), device.get())
+    assert fake.ndarray((2, 5), np.float32).shape == (2, 5)  # CuPy's constructor: uninitialised memory
 
 
 def test_get_array_module(x, host):

@@ -12,7 +12,7 @@ What it enforces (each a ``TypeError``):
   ``np.add.at(x, ...)``) -- stricter than CuPy on purpose: engine code must go through ``xp``;
 * a ``numpy.ndarray`` mixed with a device array, in an operator (either side), an index, an
   assignment, or a module function. Only the transfer functions (``asarray``, ``array``,
-  ``asnumpy``, ``ndarray.get``/``set``) cross between host and device.
+  ``asnumpy``, ``ndarray.get``) cross between host and device.
 
 Python scalars and NumPy scalars (``np.float32(2)``) are fine as operands. Views share memory like
 CuPy's: slicing, ``reshape``, ``transpose`` and the stride tricks wrap NumPy views of one buffer.
@@ -187,11 +187,8 @@ class ndarray:
     dot, take, repeat, round = _method("dot"), _method("take"), _method("repeat"), _method("round")
     sort, argsort, nonzero = _method("sort"), _method("argsort"), _method("nonzero")
 
-    def item(self, *args):
-        return self._array.item(*args)
-
-    def tolist(self):
-        return self._array.tolist()
+    item = lambda self, *args: self._array.item(*args)  # a Python scalar, as in CuPy
+    tolist = lambda self: self._array.tolist()
 
     def get(self, stream=None, order="C"):
         """Copy to the host: a new numpy.ndarray."""
@@ -205,30 +202,18 @@ class ndarray:
         value = _unwrap(value, "fake_cupy.ndarray assignment")
         self._array[_unwrap(key, "fake_cupy.ndarray indexing")] = value
 
-    def __len__(self):
-        return len(self._array)
+    __len__ = lambda self: len(self._array)
 
     def __iter__(self):
         return (self[index] for index in range(len(self)))
 
     # --- conversions (each waits for the device on a real GPU) -----------------------------
-    def __float__(self):
-        return float(self._array)
-
-    def __int__(self):
-        return int(self._array)
-
-    def __bool__(self):
-        return bool(self._array)
-
-    def __format__(self, spec):
-        return format(self._array, spec)
-
-    def __repr__(self):
-        return f"fake_cupy.ndarray({self._array!r})"
-
-    def __str__(self):
-        return str(self._array)
+    __float__ = lambda self: float(self._array)  # NumPy's rules: size 1 only
+    __int__ = lambda self: int(self._array)
+    __bool__ = lambda self: bool(self._array)
+    __format__ = lambda self, spec: format(self._array, spec)  # f"{loss:.4f}" works, as in CuPy
+    __str__ = lambda self: str(self._array)
+    __repr__ = lambda self: f"fake_cupy.ndarray({self._array!r})"
 
     # --- operators ------------------------------------------------------------------------
     __add__, __radd__, __iadd__ = _binary(operator.add), _binary(operator.add, True), _inplace(operator.iadd)
@@ -241,7 +226,8 @@ class ndarray:
     __mod__, __rmod__, __imod__ = _binary(operator.mod), _binary(operator.mod, True), _inplace(operator.imod)
     __pow__, __rpow__, __ipow__ = _binary(operator.pow), _binary(operator.pow, True), _inplace(operator.ipow)
     __matmul__, __rmatmul__ = _binary(operator.matmul), _binary(operator.matmul, True)
-    __and__, __rand__, __iand__ = _binary(operator.and_), _binary(operator.and_, True), _inplace(operator.iand)
+    __and__, __rand__ = _binary(operator.and_), _binary(operator.and_, True)
+    __iand__ = _inplace(operator.iand)
     __or__, __ror__, __ior__ = _binary(operator.or_), _binary(operator.or_, True), _inplace(operator.ior)
     __xor__, __rxor__, __ixor__ = _binary(operator.xor), _binary(operator.xor, True), _inplace(operator.ixor)
     __lshift__, __rshift__ = _binary(operator.lshift), _binary(operator.rshift)
@@ -362,6 +348,8 @@ class _Namespace:
         self._qualified_name = qualified_name
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # also keeps copy/pickle probes away from half-built objects
+            raise AttributeError(name)
         value = _device_attribute(self._numpy_module, name, f"{self._qualified_name}.{name}")
         setattr(self, name, value)
         return value

@@ -1,0 +1,30 @@
+"""Shared test set-up: hypothesis profiles and the GPU array module.
+
+Every op test runs on 'cpu' (NumPy) and on 'gpu'. Without CuPy and a CUDA
+device, 'gpu' is minigrad.testing.fake_cupy: a CPU stand-in whose arrays
+refuse NumPy functions and implicit conversion, so any NumPy call that leaks
+onto a device array fails the test.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+from minigrad import backend
+from minigrad.testing import fake_cupy
+
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, max_examples=25,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, max_examples=10,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _gpu_module():
+    """Real CuPy when it works here, else the stand-in."""
+    try:
+        return backend.gpu_module()
+    except backend.GPUUnavailableError:
+        return fake_cupy
+
+
+backend.set_gpu_module(_gpu_module())
