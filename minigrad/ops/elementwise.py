@@ -104,12 +104,11 @@ class ReLU(Function):
     """y = max(x, 0).   dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, x):
-        y = get_array_module(x).maximum(x, 0)
-        self.y = y
-        return y
+        self.positive = x > 0
+        return x * self.positive  # = max(x, 0), and faster than maximum in NumPy
 
     def backward(self, grad_out):
-        return (grad_out * (self.y > 0),)
+        return (grad_out * self.positive,)
 
 
 def add(a, b):

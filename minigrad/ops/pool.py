@@ -21,6 +21,10 @@ def _window_slices(kernel, stride, out_size):
 class MaxPool2d(Function):
     """y = max of x over each KH×KW window.   dx = dy at the window's argmax, else 0.
 
+    The windows are scanned one entry at a time, in row-major order: each
+    entry's slice (that entry of every window at once) replaces the running
+    maximum only where it is strictly larger, so the first maximum wins a
+    tie. ``winner`` records which entry won (a small integer per output).
     Overlapping windows (stride < kernel) may share an argmax; their
     gradients add up.
     """
@@ -29,15 +33,67 @@ class MaxPool2d(Function):
         xp = get_array_module(x)
         kernel, stride, _, out_size = geometry
         self.x_shape, self.slices = x.shape, _window_slices(kernel, stride, out_size)
-        candidates = xp.stack([x[s] for s in self.slices])   # (KH·KW, N, C, OH, OW)
-        self.argmax = candidates.argmax(axis=0)              # first maximum wins
-        return xp.take_along_axis(candidates, self.argmax[None], axis=0)[0]
+        best = x[self.slices[0]].copy()
+        self.winner = xp.zeros(best.shape, dtype=xp.uint8 if len(self.slices) < 256 else xp.int32)
+        for k, window_slice in enumerate(self.slices[1:], start=1):
+            candidate = x[window_slice]
+            larger = candidate > best
+            xp.copyto(best, candidate, where=larger)
+            xp.copyto(self.winner, k, where=larger)
+        return best
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         grad_x = xp.zeros(self.x_shape, dtype=grad_out.dtype)
         for k, window_slice in enumerate(self.slices):
-            grad_x[window_slice] += grad_out * (self.argmax == k)
+            grad_x[window_slice] += grad_out * (self.winner == k)
+        return (grad_x,)
+
+
+class MaxPool2x2(Function):
+    """max_pool2d with a 2×2 window and stride 2, the networks' case, made fast.
+
+    Same math as MaxPool2d, arranged for NumPy. Flatten x; the even and odd
+    elements are the left and right entries of every window row, so one
+    long comparison per pair finds the row winners (``right`` marks where
+    the right entry is strictly larger). Each pair of image rows now holds
+    OW top-row maxima followed by OW bottom-row maxima, and a second
+    comparison picks between them (``bottom``). Strict comparisons keep the
+    first maximum on a tie, as PyTorch does. Odd sizes: the last row or
+    column, which no window reaches, is cropped first.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        n, c, h, w = self.x_shape = x.shape
+        oh, ow = h // 2, w // 2
+        if (h, w) != (2 * oh, 2 * ow):
+            x = x[:, :, :2 * oh, :2 * ow]
+        flat = xp.ascontiguousarray(x).reshape(-1)
+        left, right = flat[0::2], flat[1::2]                 # each (N·C·OH, 2, OW) flattened
+        self.right = right > left
+        row_max = xp.maximum(left, right).reshape(-1, 2, ow)
+        top, bottom = row_max[:, 0], row_max[:, 1]
+        self.bottom = bottom > top
+        return xp.maximum(top, bottom).reshape(n, c, oh, ow)
+
+    def backward(self, grad_out):
+        xp = get_array_module(grad_out)
+        n, c, h, w = self.x_shape
+        oh, ow = h // 2, w // 2
+        grad = grad_out.reshape(-1, ow)
+        row_grad = xp.empty((grad.shape[0], 2, ow), dtype=grad.dtype)
+        row_grad[:, 0] = grad * ~self.bottom     # (multiplying by a mask beats
+        row_grad[:, 1] = grad * self.bottom      #  `where` in NumPy)
+        row_grad = row_grad.reshape(-1)
+        grad_x = xp.empty((n, c, 2 * oh, 2 * ow), dtype=grad.dtype)
+        flat = grad_x.reshape(-1)
+        flat[0::2] = row_grad * ~self.right
+        flat[1::2] = row_grad * self.right
+        if (h, w) != (2 * oh, 2 * ow):
+            padded = xp.zeros(self.x_shape, dtype=grad.dtype)
+            padded[:, :, :2 * oh, :2 * ow] = grad_x
+            grad_x = padded
         return (grad_x,)
 
 
@@ -89,6 +145,8 @@ def max_pool2d(x, kernel_size, stride=None):
         raise ShapeError(f"max_pool2d: input {x.shape[2]}×{x.shape[3]} (shape {x.shape}) is "
                          f"smaller than the pooling window {kernel[0]}×{kernel[1]}")
     geometry = _geometry("max_pool2d", x.shape[2:], kernel, stride, 0)
+    if geometry[0] == (2, 2) and geometry[1] == (2, 2):
+        return MaxPool2x2.apply(x)
     return MaxPool2d.apply(x, geometry=geometry)
 
 

@@ -1,0 +1,703 @@
+"""Tests for minigrad.data: readers, download, mnist-varres, splits, batching, augmentation.
+
+Synthetic files are written under pytest's tmp_path. The real-data tests
+read the directory named by MINIGRAD_DATA; they skip when it is unset or
+missing, except under CI (env CI set), where they fail instead.
+"""
+
+import gzip
+import hashlib
+import io
+import os
+import struct
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigrad.data import (
+    DownloadError,
+    affine_warp,
+    augment_batch,
+    count_batches,
+    default_cache_dir,
+    download_mnist,
+    find_mnist,
+    iterate_batches,
+    limit_groups,
+    load_mnist,
+    load_varres,
+    read_idx,
+    resize_groups,
+    resize_images,
+    resolve_data_dir,
+    safe_extract,
+    split_groups,
+    to_float,
+    train_val_split,
+    verify_mnist_file,
+)
+from minigrad.data import varres as varres_module
+from minigrad.data.mnist_files import MNIST_MD5, MNIST_NAMES, MNIST_SIZES
+from minigrad.testing import fake_cupy
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+FIRST_TEN = {"train": [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], "test": [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]}
+VARRES_SIZES = {"train": {32: 19913, 48: 20080, 64: 20007}, "test": {32: 3269, 48: 3381, 64: 3350}}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def idx_bytes(array, magic=None, dims=None):
+    """The IDX encoding of a uint8 array; magic / dims override the header."""
+    array = np.asarray(array, dtype=np.uint8)
+    dims = array.shape if dims is None else dims
+    magic = 0x0800 + len(dims) if magic is None else magic
+    return struct.pack(f">I{len(dims)}I", magic, *dims) + array.tobytes()
+
+
+def write_file(path, data, compress=False):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def small_mnist(count=20, seed=0):
+    """Random images (count, 28, 28) and digit labels (count,)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    return images, rng.integers(0, 10, count).astype(np.uint8)
+
+
+def write_small_mnist(folder, compress=True, count=20):
+    """Write all four MNIST files (small, synthetic) into folder; return their contents."""
+    contents = {}
+    for name in MNIST_NAMES:
+        images, labels = small_mnist(count, seed=len(name))
+        data = idx_bytes(images if "images" in name else labels)
+        write_file(Path(folder) / (name + (".gz" if compress else "")), data, compress)
+        contents[name] = data
+    return contents
+
+
+def png_bytes(array):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def add_bytes(archive, name, data):
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    archive.addfile(member, io.BytesIO(data))
+
+
+def write_varres_tar(path, files):
+    """files: {member name: bytes}; plus the directory entries a real archive has."""
+    with tarfile.open(path, "w:gz") as archive:
+        directory = tarfile.TarInfo("mnist-varres")
+        directory.type = tarfile.DIRTYPE
+        archive.addfile(directory)
+        for name, data in files.items():
+            add_bytes(archive, name, data)
+    return path
+
+
+def small_varres_files(seed=0):
+    """A few PNGs of sizes 32 and 48 in both splits; returns {member name: array}."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in (("train", 12), ("test", 4)):
+        for index in range(count):
+            side = 32 if index % 3 else 48
+            digit = index % 10
+            name = f"mnist-varres/{split}/{digit}/{index:06d}.png"
+            arrays[name] = rng.integers(0, 256, (side, side), dtype=np.uint8)
+    return arrays
+
+
+def labels_of(groups):
+    return np.concatenate([labels for _, labels in groups.values()])
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The real data directory from MINIGRAD_DATA (skip, or fail under CI, if absent)."""
+    value = os.environ.get("MINIGRAD_DATA")
+    problem = None
+    if not value:
+        problem = "MINIGRAD_DATA is not set"
+    elif not (Path(value) / "mnist").is_dir():
+        problem = f"MINIGRAD_DATA={value} has no mnist/ folder"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"real-data tests must run under CI: {problem}")
+        pytest.skip(problem)
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def varres_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("varres-cache")
+
+
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """Point the mirror at a file:// folder that does not exist."""
+    monkeypatch.setenv("MINIGRAD_MNIST_MIRROR", (tmp_path / "no-such-mirror").as_uri())
+
+
+# --------------------------------------------------------------------------- paths
+
+def test_resolve_data_dir_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path))
+    assert resolve_data_dir("elsewhere") == Path("elsewhere")
+    assert resolve_data_dir() == tmp_path
+    monkeypatch.delenv("MINIGRAD_DATA")
+    assert resolve_data_dir() == Path("data")
+
+
+# --------------------------------------------------------------------------- IDX reader
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_round_trip(tmp_path, compress):
+    images, labels = small_mnist()
+    image_path = write_file(tmp_path / "images", idx_bytes(images), compress)
+    label_path = write_file(tmp_path / "labels", idx_bytes(labels), compress)
+    assert np.array_equal(read_idx(image_path, ndim=3), images)
+    assert np.array_equal(read_idx(label_path, ndim=1), labels)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_truncated(tmp_path, compress):
+    images, _ = small_mnist()
+    path = write_file(tmp_path / "images", idx_bytes(images)[:-100], compress)
+    with pytest.raises(ValueError, match="truncated") as error:
+        read_idx(path)
+    assert str(path) in str(error.value)
+
+
+def test_read_idx_truncated_inside_header(tmp_path):
+    path = write_file(tmp_path / "labels", idx_bytes(np.zeros(5))[:6])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+def test_read_idx_cut_gzip_stream(tmp_path):
+    images, _ = small_mnist()
+    whole = gzip.compress(idx_bytes(images))
+    path = write_file(tmp_path / "images.gz", whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="images.gz"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("magic", [0x12345678, 0x00000903, 0x00000800])
+def test_read_idx_wrong_magic(tmp_path, magic):
+    path = write_file(tmp_path / "labels", idx_bytes(np.zeros(5), magic=magic, dims=(5,)))
+    with pytest.raises(ValueError, match="labels"):
+        read_idx(path)
+
+
+def test_read_idx_wrong_ndim(tmp_path):
+    path = write_file(tmp_path / "labels", idx_bytes(np.zeros(5)))
+    with pytest.raises(ValueError, match="3 dimension"):
+        read_idx(path, ndim=3)
+
+
+def test_read_idx_trailing_bytes(tmp_path):
+    path = write_file(tmp_path / "labels", idx_bytes(np.zeros(5)) + b"extra")
+    with pytest.raises(ValueError, match="unexpected"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_huge_claim_fails_fast(tmp_path, compress):
+    images, _ = small_mnist()
+    data = idx_bytes(images, dims=(2**31, 28, 28))
+    path = write_file(tmp_path / "images", data, compress)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="2147483648"):
+        read_idx(path)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_read_idx_gzip_claim_checked_against_content(tmp_path):
+    """A claim within gzip's maximum ratio is still caught once the data runs out."""
+    data = idx_bytes(np.zeros((3, 28, 28)), dims=(1000, 28, 28))
+    path = write_file(tmp_path / "images.gz", data, compress=True)
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+# --------------------------------------------------------------------------- finding and loading MNIST
+
+LAYOUTS = [("mnist", True), (".", True), ("MNIST/raw", False), ("MNIST/raw", True)]
+
+
+@pytest.mark.parametrize("layout, compress", LAYOUTS)
+def test_load_mnist_layouts(tmp_path, layout, compress, no_download):
+    folder = tmp_path if layout == "." else tmp_path / layout
+    contents = write_small_mnist(folder, compress)
+    assert sorted(find_mnist(tmp_path)) == sorted(MNIST_NAMES)
+    images, labels = load_mnist(tmp_path, "test", download=False)
+    assert images.shape == (20, 28, 28) and images.dtype == np.uint8
+    assert labels.dtype == np.int64
+    assert np.array_equal(images, read_idx(find_mnist(tmp_path)["t10k-images-idx3-ubyte"]))
+    assert idx_bytes(labels) == contents["t10k-labels-idx1-ubyte"]
+
+
+def test_load_mnist_count_mismatch(tmp_path):
+    write_small_mnist(tmp_path / "mnist")
+    write_file(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.zeros(7)), True)
+    with pytest.raises(ValueError, match="20 images but .* 7 labels"):
+        load_mnist(tmp_path, "test", download=False)
+
+
+def test_load_mnist_bad_split(tmp_path):
+    with pytest.raises(ValueError, match="split"):
+        load_mnist(tmp_path, "validation")
+
+
+def test_missing_mnist_without_network(tmp_path, no_download):
+    data_dir = tmp_path / "empty"
+    data_dir.mkdir()
+    with pytest.raises(FileNotFoundError) as error:
+        load_mnist(data_dir, "train")
+    message = str(error.value)
+    for place in ("mnist/train-images-idx3-ubyte.gz", "MNIST/raw/train-labels-idx1-ubyte"):
+        assert str(data_dir / place) in message
+    for hint in ("--data-dir", "MINIGRAD_DATA", "MINIGRAD_MNIST_MIRROR", "no-such-mirror"):
+        assert hint in message
+    assert list(data_dir.iterdir()) == []
+
+
+def test_missing_mnist_no_download_flag(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Looked in"):
+        load_mnist(tmp_path, "test", download=False)
+
+
+# --------------------------------------------------------------------------- download
+
+@pytest.fixture
+def synthetic_checksums(monkeypatch):
+    """Make the small synthetic files count as genuine: patch the MD5 and size tables."""
+    def accept(contents):
+        for name, data in contents.items():
+            monkeypatch.setitem(MNIST_MD5, name, hashlib.md5(data).hexdigest())
+            monkeypatch.setitem(MNIST_SIZES, name, len(data))
+    return accept
+
+
+def leftovers(folder):
+    return sorted(path.name for path in Path(folder).rglob("*"))
+
+
+def test_download_from_file_mirror(tmp_path, monkeypatch, synthetic_checksums):
+    mirror = tmp_path / "mirror"
+    synthetic_checksums(write_small_mnist(mirror))
+    monkeypatch.setenv("MINIGRAD_MNIST_MIRROR", mirror.as_uri())
+    data_dir = tmp_path / "data"
+    images, labels = load_mnist(data_dir, "test")
+    assert images.shape == (20, 28, 28) and len(labels) == 20
+    assert leftovers(data_dir) == ["mnist", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_download_real_files(tmp_path, real_data):
+    paths = download_mnist(tmp_path, mirrors=[(real_data / "mnist").resolve().as_uri()])
+    assert sorted(paths) == sorted(MNIST_NAMES)
+    for name, path in paths.items():
+        assert path == tmp_path / "mnist" / (name + ".gz")
+        with gzip.open(path, "rb") as stream:
+            assert hashlib.md5(stream.read()).hexdigest() == MNIST_MD5[name]
+    assert len(leftovers(tmp_path)) == 5
+
+
+def test_corrupt_download_rejected(tmp_path, real_data):
+    name = "t10k-labels-idx1-ubyte"
+    with gzip.open(real_data / "mnist" / (name + ".gz"), "rb") as stream:
+        data = bytearray(stream.read())
+    data[100] ^= 1  # one flipped bit in the payload
+    mirror = tmp_path / "mirror"
+    write_file(mirror / (name + ".gz"), bytes(data), compress=True)
+    data_dir = tmp_path / "data"
+    with pytest.raises(DownloadError, match="MD5"):
+        download_mnist(data_dir, mirrors=[mirror.as_uri()], names=[name])
+    assert leftovers(data_dir) == []
+
+
+@pytest.mark.parametrize("payload", [b"not gzip at all", gzip.compress(b"x" * 20000)[:-30]])
+def test_broken_download_rejected(tmp_path, payload):
+    name = "t10k-labels-idx1-ubyte"
+    write_file(tmp_path / "mirror" / (name + ".gz"), payload)
+    data_dir = tmp_path / "data"
+    with pytest.raises(DownloadError, match="gzip"):
+        download_mnist(data_dir, mirrors=[(tmp_path / "mirror").as_uri()], names=[name])
+    assert leftovers(data_dir) == []
+
+
+def test_download_tries_next_mirror(tmp_path, synthetic_checksums):
+    good = tmp_path / "good"
+    synthetic_checksums(write_small_mnist(good))
+    write_file(tmp_path / "bad" / "t10k-labels-idx1-ubyte.gz", b"garbage")
+    mirrors = [(tmp_path / "missing").as_uri(), (tmp_path / "bad").as_uri(), str(good)]  # a path works too
+    paths = download_mnist(tmp_path / "data", mirrors=mirrors, names=["t10k-labels-idx1-ubyte"])
+    verify_mnist_file(paths["t10k-labels-idx1-ubyte"], "t10k-labels-idx1-ubyte")
+
+
+def test_existing_good_file_not_overwritten(tmp_path, synthetic_checksums):
+    name = "t10k-labels-idx1-ubyte"
+    contents = write_small_mnist(tmp_path / "data" / "mnist")
+    synthetic_checksums(contents)
+    target = tmp_path / "data" / "mnist" / (name + ".gz")
+    before = target.read_bytes()
+    write_file(tmp_path / "bad" / (name + ".gz"), b"garbage")
+    download_mnist(tmp_path / "data", mirrors=[(tmp_path / "bad").as_uri()], names=[name])
+    assert target.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- real MNIST
+
+@pytest.mark.parametrize("split, counts", [("train", TRAIN_COUNTS), ("test", TEST_COUNTS)])
+def test_real_mnist(real_data, split, counts):
+    images, labels = load_mnist(real_data, split, download=False)
+    assert images.shape == (sum(counts), 28, 28) and images.dtype == np.uint8
+    assert labels.dtype == np.int64
+    assert np.bincount(labels, minlength=10).tolist() == counts
+    assert labels[:10].tolist() == FIRST_TEN[split]
+
+
+# --------------------------------------------------------------------------- tar safety
+
+def evil_tar(path, kind):
+    with tarfile.open(path, "w") as archive:
+        add_bytes(archive, "mnist-varres/train/1/000000.png", png_bytes(np.zeros((32, 32), np.uint8)))
+        if kind == "dotdot":
+            add_bytes(archive, "mnist-varres/../../evil.png", b"x")
+        elif kind == "absolute":
+            add_bytes(archive, "/tmp/evil.png", b"x")
+        else:
+            member = tarfile.TarInfo("mnist-varres/train/2/link.png")
+            member.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+            member.linkname = "/etc/passwd"
+            archive.addfile(member)
+    return path
+
+
+@pytest.mark.parametrize("kind, reason", [("dotdot", "'..'"), ("absolute", "absolute"),
+                                          ("symlink", "link"), ("hardlink", "link")])
+def test_unsafe_tar_rejected(tmp_path, kind, reason):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    tar_path = evil_tar(data_dir / "mnist-varres.tgz", kind)
+    with pytest.raises(ValueError, match=reason):
+        load_varres(data_dir, cache_dir=tmp_path / "cache")
+    dest = tmp_path / "dest"
+    with pytest.raises(ValueError, match=reason):
+        safe_extract(tar_path, dest)
+    assert not dest.exists() or leftovers(dest) == []
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_fifo_member_rejected(tmp_path):
+    tar_path = tmp_path / "fifo.tar"
+    with tarfile.open(tar_path, "w") as archive:
+        member = tarfile.TarInfo("pipe")
+        member.type = tarfile.FIFOTYPE
+        archive.addfile(member)
+    with pytest.raises(ValueError, match="not a regular file"):
+        safe_extract(tar_path, tmp_path / "dest")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a tar"])
+def test_damaged_archive(tmp_path, damage):
+    noise = np.random.default_rng(0).integers(0, 256, (40, 32, 32), dtype=np.uint8)
+    tar_path = write_varres_tar(tmp_path / "mnist-varres.tgz", {
+        f"mnist-varres/train/1/{index:06d}.png": png_bytes(image) for index, image in enumerate(noise)})
+    data = tar_path.read_bytes()
+    tar_path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"hello" * 100)
+    with pytest.raises(ValueError, match="mnist-varres.tgz: damaged or not a tar"):
+        load_varres(tmp_path, cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="damaged or not a tar"):
+        safe_extract(tar_path, tmp_path / "dest")
+
+
+def test_safe_extract_good_archive(tmp_path):
+    arrays = small_varres_files()
+    tar_path = write_varres_tar(tmp_path / "good.tgz", {name: png_bytes(a) for name, a in arrays.items()})
+    written = safe_extract(tar_path, tmp_path / "dest")
+    assert len(written) == len(arrays)
+    name = next(iter(arrays))
+    assert (tmp_path / "dest" / name).read_bytes() == png_bytes(arrays[name])
+
+
+# --------------------------------------------------------------------------- mnist-varres (synthetic)
+
+def check_small_varres(groups, arrays, split):
+    """groups must hold exactly the split's arrays, grouped by shape, sorted by name."""
+    names = sorted(name for name in arrays if f"/{split}/" in name)
+    assert list(groups) == sorted({arrays[name].shape for name in names})
+    for shape, (images, labels) in groups.items():
+        members = [name for name in names if arrays[name].shape == shape]
+        assert np.array_equal(images, np.stack([arrays[name] for name in members]))
+        assert labels.tolist() == [int(name.split("/")[2]) for name in members]
+        assert images.dtype == np.uint8 and labels.dtype == np.int64
+
+
+@pytest.fixture
+def small_varres(tmp_path):
+    arrays = small_varres_files()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_varres_tar(data_dir / "mnist-varres.tgz", {name: png_bytes(a) for name, a in arrays.items()})
+    return data_dir, arrays
+
+
+def test_varres_from_archive_and_cache(small_varres, tmp_path, monkeypatch):
+    data_dir, arrays = small_varres
+    cache = tmp_path / "cache"
+    check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
+    assert len(list(cache.glob("*.npz"))) == 2  # both splits cached in one pass
+
+    def no_decoding(source):
+        raise AssertionError("decoded again although the cache is fresh")
+    monkeypatch.setattr(varres_module, "decode_varres", no_decoding)
+    check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
+    check_small_varres(load_varres(data_dir, "test", cache_dir=cache), arrays, "test")
+
+
+def test_varres_cache_rebuilt_when_stale_or_corrupt(small_varres, tmp_path, monkeypatch):
+    data_dir, arrays = small_varres
+    cache = tmp_path / "cache"
+    load_varres(data_dir, "train", cache_dir=cache)
+    decodes = []
+    original = varres_module.decode_varres
+    monkeypatch.setattr(varres_module, "decode_varres", lambda source: decodes.append(1) or original(source))
+
+    archive = data_dir / "mnist-varres.tgz"
+    stat = archive.stat()
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
+    assert len(decodes) == 1
+
+    for cache_file in cache.glob("*train*.npz"):
+        cache_file.write_bytes(cache_file.read_bytes()[:200])
+    check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
+    assert len(decodes) == 2
+    assert not list(cache.glob("*.part"))
+
+
+def test_varres_from_extracted_folder(small_varres, tmp_path):
+    data_dir, arrays = small_varres
+    folder_dir = tmp_path / "extracted"
+    safe_extract(data_dir / "mnist-varres.tgz", folder_dir)
+    groups = load_varres(folder_dir, "test", cache_dir=tmp_path / "cache")
+    check_small_varres(groups, arrays, "test")
+
+
+def test_varres_bad_png(tmp_path):
+    write_varres_tar(tmp_path / "mnist-varres.tgz", {"mnist-varres/train/3/000000.png": b"\x89PNG broken"})
+    with pytest.raises(ValueError, match="train/3/000000.png"):
+        load_varres(tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_varres_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mnist-varres.tgz"):
+        load_varres(tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_default_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    assert default_cache_dir(writable) == writable / ".minigrad-cache"
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        assert default_cache_dir(read_only) == tmp_path / "user-cache" / "minigrad"
+    finally:
+        read_only.chmod(0o755)
+
+
+def test_resize_images():
+    images = np.zeros((3, 64, 64), np.uint8)
+    images[:, 16:48, 16:48] = 200
+    resized = resize_images(images, 28)
+    assert resized.shape == (3, 28, 28) and resized.dtype == np.uint8
+    assert resized[:, 14, 14].tolist() == [200] * 3 and resized[:, 0, 0].tolist() == [0] * 3
+    groups = {(32, 32): (np.zeros((2, 32, 32), np.uint8), np.array([1, 2])), (64, 64): (images, np.arange(3))}
+    (shape, (all_images, all_labels)), = resize_groups(groups, 28).items()
+    assert shape == (28, 28) and all_images.shape == (5, 28, 28) and all_labels.tolist() == [1, 2, 0, 1, 2]
+
+
+# --------------------------------------------------------------------------- mnist-varres (real)
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_real_varres(real_data, varres_cache, split):
+    start = time.perf_counter()
+    groups = load_varres(real_data, split, cache_dir=varres_cache)
+    print(f"load_varres({split!r}): {time.perf_counter() - start:.1f} s")
+    assert list(groups) == [(side, side) for side in (32, 48, 64)]
+    assert {shape[0]: len(labels) for shape, (_, labels) in groups.items()} == VARRES_SIZES[split]
+    counts = TRAIN_COUNTS if split == "train" else TEST_COUNTS
+    assert np.bincount(labels_of(groups), minlength=10).tolist() == counts
+    for shape, (images, labels) in groups.items():
+        assert images.shape == (len(labels), *shape) and images.dtype == np.uint8
+
+
+# --------------------------------------------------------------------------- splits
+
+def test_train_val_split():
+    train, val = train_val_split(1000, n_val=100, seed=3)
+    assert len(val) == 100 and len(train) == 900
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(1000))
+    again_train, again_val = train_val_split(1000, n_val=100, seed=3)
+    assert np.array_equal(val, again_val) and np.array_equal(train, again_train)
+    assert not np.array_equal(val, train_val_split(1000, n_val=100, seed=4)[1])
+    with pytest.raises(ValueError, match="n_val"):
+        train_val_split(10, n_val=11)
+
+
+def grouped_ids(sizes):
+    """Groups whose labels are unique ids 0..total-1, so every image can be traced."""
+    groups, start = {}, 0
+    for side, size in sizes.items():
+        ids = np.arange(start, start + size)
+        images = np.broadcast_to(ids[:, None, None].astype(np.uint8), (size, side, side))
+        groups[(side, side)] = (images, ids)
+        start += size
+    return groups
+
+
+def test_split_groups_disjoint_cover_seeded():
+    groups = grouped_ids({32: 300, 48: 500, 64: 200})
+    train, val = split_groups(groups, n_val=100, seed=1)
+    train_ids, val_ids = labels_of(train), labels_of(val)
+    assert len(val_ids) == 100 and not set(train_ids) & set(val_ids)
+    assert np.array_equal(np.sort(np.concatenate([train_ids, val_ids])), np.arange(1000))
+    assert {shape: len(labels) for shape, (_, labels) in val.items()}.keys() == groups.keys()
+    assert np.array_equal(labels_of(split_groups(groups, n_val=100, seed=1)[1]), val_ids)
+    for shape, (images, labels) in train.items():
+        assert np.array_equal(images[:, 0, 0], labels.astype(np.uint8))  # images follow labels
+
+
+def test_limit_groups_covers_classes():
+    labels = np.repeat(np.arange(10), 100)  # sorted by class, as files are
+    groups = {(28, 28): (np.zeros((1000, 28, 28), np.uint8), labels)}
+    limited = limit_groups(groups, 50, seed=0)
+    assert len(labels_of(limited)) == 50 and set(labels_of(limited)) == set(range(10))
+    assert limit_groups(groups, 5000) is groups
+
+
+# --------------------------------------------------------------------------- batching
+
+def epoch(groups, batch_size, seed=0, **options):
+    return list(iterate_batches(groups, batch_size, rng=np.random.default_rng(seed), **options))
+
+
+def test_batches_one_shape_each_image_once():
+    groups = grouped_ids({32: 95, 48: 130, 64: 61})
+    batches = epoch(groups, 16)
+    for images, labels in batches:
+        assert images.shape[1] in (32, 48, 64) and len(images) == len(labels) <= 16
+        assert np.array_equal(images[:, 0, 0], labels.astype(np.uint8))
+    ids = np.concatenate([labels for _, labels in batches])
+    assert np.array_equal(np.sort(ids), np.arange(286))
+    assert len(batches) == count_batches(groups, 16)
+
+
+def test_batches_interleave_groups():
+    groups = grouped_ids({32: 320, 48: 320, 64: 320})
+    shapes = [images.shape[1] for images, _ in epoch(groups, 32)]
+    switches = sum(first != second for first, second in zip(shapes, shapes[1:]))
+    assert len(set(shapes[:6])) > 1
+    assert switches >= 10  # random order: about 20 of 29 neighbours differ; grouped order: 2
+
+
+def test_batches_many_tiny_groups():
+    rng = np.random.default_rng(0)
+    groups, start = {}, 0
+    for side in range(10, 510):
+        size = int(rng.integers(1, 3))
+        images = np.zeros((size, side, side + 1), np.uint8)
+        groups[(side, side + 1)] = (images, np.arange(start, start + size))
+        start += size
+    batches = epoch(groups, 8)
+    assert np.array_equal(np.sort(np.concatenate([labels for _, labels in batches])), np.arange(start))
+    assert len(batches) == count_batches(groups, 8) == 500
+
+
+def test_batches_drop_last_and_order():
+    groups = grouped_ids({32: 10, 48: 7})
+    batches = epoch(groups, 4, drop_last=True)
+    assert [len(labels) for _, labels in batches] == [4] * 3
+    assert count_batches(groups, 4, drop_last=True) == 3
+    in_order = list(iterate_batches(groups, 4, shuffle=False))
+    assert np.array_equal(np.concatenate([labels for _, labels in in_order]), np.arange(17))
+    seeded = [labels.tolist() for _, labels in epoch(groups, 4, seed=5)]
+    assert seeded == [labels.tolist() for _, labels in epoch(groups, 4, seed=5)]
+    with pytest.raises(ValueError, match="batch_size"):
+        epoch(groups, 0)
+
+
+@pytest.mark.parametrize("xp", [np, fake_cupy], ids=["numpy", "fake_cupy"])
+def test_to_float(xp):
+    images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    floats = to_float(images, xp, mean=0.5, std=0.25)
+    assert floats.dtype == np.float32 and floats.shape == (1, 1, 2, 2)
+    host = floats.get() if xp is fake_cupy else floats
+    assert np.allclose(host.ravel(), [-2.0, 2.0, -1.2, -0.4], atol=1e-6)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+def float_batch(count=6, side=28, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((count, 1, side, side)).astype(np.float32)
+
+
+def test_augment_shape_dtype_and_randomness():
+    x = float_batch()
+    out = augment_batch(x, np.random.default_rng(0), np)
+    assert out.shape == x.shape and out.dtype == np.float32 and out is not x
+    assert np.array_equal(out, augment_batch(x, np.random.default_rng(0), np))
+    assert not np.allclose(out, augment_batch(x, np.random.default_rng(1), np))
+    assert np.array_equal(x, float_batch())  # input untouched
+
+
+def test_augment_zero_strength_is_identity():
+    x = float_batch(side=32)
+    out = augment_batch(x, np.random.default_rng(0), np, max_rotation=0, max_translation=0,
+                        scale=(1, 1), brightness=0, contrast=0)
+    assert np.array_equal(out, x)
+
+
+def test_augment_runs_on_device_module():
+    """With the CuPy stand-in, any NumPy call on the batch would raise TypeError."""
+    x = float_batch(count=3, side=48)
+    device_out = augment_batch(fake_cupy.asarray(x), np.random.default_rng(2), fake_cupy)
+    assert isinstance(device_out, fake_cupy.ndarray) and device_out.dtype == np.float32
+    assert np.array_equal(device_out.get(), augment_batch(x, np.random.default_rng(2), np))
+
+
+def test_affine_warp_shift_and_rotation():
+    x = float_batch(count=1, side=9)
+    zero, one = np.zeros(1), np.ones(1)
+    shifted = affine_warp(x, np, zero, one, one, zero, fill=-7.0)
+    assert np.array_equal(shifted[0, 0, :, 1:], x[0, 0, :, :-1]) and np.all(shifted[0, 0, :, 0] == -7)
+    turned = affine_warp(x, np, np.array([np.pi / 2]), one, zero, zero)
+    assert np.allclose(turned[0, 0], np.rot90(x[0, 0], k=-1), atol=1e-5)  # clockwise on screen
+
+
+def test_augment_default_fill_is_background():
+    x = np.full((2, 1, 16, 16), -0.4, np.float32)
+    x[:, :, 6:10, 6:10] = 2.0
+    out = augment_batch(x, np.random.default_rng(0), np, max_rotation=30, max_translation=0.1,
+                        brightness=0, contrast=0)
+    assert np.allclose(out[:, :, 0, :], -0.4) and np.allclose(out[:, :, :, 0], -0.4)
