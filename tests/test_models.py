@@ -126,6 +126,7 @@ def test_one_training_step_matches_torch(device, dtype, network):
         for p in model.parameters():
             p.data = p.data.astype(np.float64)
     model.to(device)
+    before = [p.numpy() for p in model.parameters()]
 
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 1, side, side)).astype(dtype)
@@ -143,10 +144,12 @@ def test_one_training_step_matches_torch(device, dtype, network):
     rtol = TOLERANCE[dtype]
     assert loss.dtype == dtype
     np.testing.assert_allclose(host(loss), expected.item(), rtol=rtol)
-    for (name, p), (_, q) in zip(model.named_parameters(), reference.named_parameters()):
+    for (name, p), (_, q), start in zip(model.named_parameters(), reference.named_parameters(), before):
         assert p.dtype == dtype and p.device == device
         _assert_close(host(p.grad), q.grad.numpy(), rtol, f"{network}: gradient of {name}")
         _assert_close(p.numpy(), q.detach().numpy(), rtol, f"{network}: updated {name}")
+        # The step itself (about lr = 1e-3) is far smaller than the weights: compare it alone too.
+        _assert_close(p.numpy() - start, q.detach().numpy() - start, rtol, f"{network}: step of {name}")
 
 
 @pytest.mark.parametrize("device", DEVICES)

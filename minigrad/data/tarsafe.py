@@ -1,0 +1,93 @@
+"""Reading tar archives without trusting their member names.
+
+A member is accepted only if it is a regular file or a directory whose name
+is relative and has no ``..`` component. Absolute paths, ``..``, symbolic
+and hard links, devices and FIFOs are rejected with a ValueError naming the
+archive and the member.
+"""
+
+import gzip
+import re
+import shutil
+import tarfile
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["check_member", "iter_tar_files", "safe_extract"]
+
+DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter makes a path absolute
+DAMAGE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def check_member(member, tar_path):
+    """Return the member's name as clean path parts, or raise ValueError."""
+    name = member.name
+    where = f"{tar_path}: member {name!r}"
+    if member.issym() or member.islnk():
+        raise ValueError(f"{where} is a link (to {member.linkname!r}); links are not allowed")
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(f"{where} is not a regular file or directory")
+    if name.startswith(("/", "\\")) or DRIVE.match(name):
+        raise ValueError(f"{where} has an absolute path")
+    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"{where} has a '..' component")
+    return parts
+
+
+def iter_tar_files(tar_path):
+    """Yield (path parts, bytes) for every regular file, checking every member.
+
+    Reads the archive as a stream: nothing is written to disk.
+    """
+    with _open_archive(tar_path) as archive:
+        with _damage_reported(tar_path):
+            for member in archive:
+                parts = check_member(member, tar_path)
+                if member.isfile():
+                    yield parts, archive.extractfile(member).read()
+
+
+def safe_extract(tar_path, dest):
+    """Extract tar_path into dest after checking EVERY member first.
+
+    Nothing is written if any member is rejected. Returns the list of
+    extracted file paths.
+    """
+    dest = Path(dest)
+    with _open_archive(tar_path) as archive:
+        with _damage_reported(tar_path):
+            members = archive.getmembers()
+        checked = [(member, check_member(member, tar_path)) for member in members]
+        written = []
+        for member, parts in checked:
+            if not parts:
+                continue
+            target = dest.joinpath(*parts)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with _damage_reported(tar_path), archive.extractfile(member) as source:
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+            written.append(target)
+    return written
+
+
+@contextmanager
+def _damage_reported(tar_path):
+    """Turn the many ways a damaged archive fails into one ValueError naming it."""
+    try:
+        yield
+    except DAMAGE as error:
+        raise ValueError(f"{tar_path}: damaged or not a tar archive ({error})") from error
+
+
+@contextmanager
+def _open_archive(tar_path):
+    with _damage_reported(tar_path):
+        archive = tarfile.open(tar_path, "r:*")
+    with archive:
+        yield archive
