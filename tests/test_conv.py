@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import minigrad
@@ -19,11 +19,31 @@ import minigrad.functional as F
 from minigrad import nn
 from minigrad.reference import conv2d_naive, unfold_naive
 from minigrad.testing import compare_with_torch, gradcheck
-from minigrad.testing.strategies import conv_geometry
+from minigrad.testing.strategies import ConvGeometry, conv_geometry
 from helpers import DEVICES, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 small_geometry = conv_geometry(max_batch=2, max_channels=2, max_size=6, max_kernel=4)
+
+# Always tried as well as the drawn ones: the largest sizes with strides that do not divide
+# (size + 2·padding − kernel), a kernel reaching into both paddings, and a 1-pixel-high image.
+BIG = ConvGeometry(n=3, c=4, h=12, w=11, out_channels=4, kernel=(5, 3), stride=(3, 2), padding=(2, 1))
+TIGHT = ConvGeometry(n=2, c=3, h=2, w=3, out_channels=2, kernel=(5, 4), stride=(2, 1), padding=(2, 1))
+FLAT = ConvGeometry(n=1, c=2, h=1, w=12, out_channels=3, kernel=(1, 5), stride=(1, 3), padding=(0, 2))
+SMALL = ConvGeometry(n=2, c=2, h=6, w=5, out_channels=2, kernel=(4, 3), stride=(3, 2), padding=(1, 2))
+
+
+def with_examples(*geometries):
+    """@example for each geometry (seed 0) on top of the drawn ones."""
+    def decorate(test):
+        for g in geometries:
+            test = example(g=g, seed=0)(test)
+        return test
+    return decorate
+
+
+big_examples = with_examples(BIG, TIGHT, FLAT)
+small_examples = with_examples(SMALL, FLAT)
 
 
 def _random(shape, seed, dtype=np.float64, low=-1.0, high=1.0):
@@ -44,6 +64,7 @@ def _torch_conv(g):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_unfold_matches_torch_and_the_naive_loops(device, g, seed):
     x = _random(g.input_shape, seed)
     ours = host(F.unfold(on(device, x), g.kernel, g.stride, g.padding))
@@ -55,6 +76,7 @@ def test_unfold_matches_torch_and_the_naive_loops(device, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_fold_matches_torch(device, g, seed):
     cols = _random(_cols_shape(g), seed)
     ours = host(F.fold(on(device, cols), (g.h, g.w), g.kernel, g.stride, g.padding))
@@ -66,6 +88,7 @@ def test_fold_matches_torch(device, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_fold_is_the_adjoint_of_unfold(device, g, seed):
     """⟨unfold(x), y⟩ = ⟨x, fold(y)⟩ for random x and y."""
     x = _random(g.input_shape, seed)
@@ -85,6 +108,7 @@ def test_fold_sums_overlapping_patches():
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=small_geometry, seed=seeds)
+@small_examples
 def test_unfold_gradient_matches_finite_differences(device, g, seed):
     x = on(device, _random(g.input_shape, seed))
     assert gradcheck(lambda t: F.unfold(t, g.kernel, g.stride, g.padding), x)
@@ -92,6 +116,7 @@ def test_unfold_gradient_matches_finite_differences(device, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=small_geometry, seed=seeds)
+@small_examples
 def test_fold_gradient_matches_finite_differences(device, g, seed):
     cols = on(device, _random(_cols_shape(g), seed))
     assert gradcheck(lambda t: F.fold(t, (g.h, g.w), g.kernel, g.stride, g.padding), cols)
@@ -101,6 +126,7 @@ def test_fold_gradient_matches_finite_differences(device, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_conv2d_forward_matches_the_naive_loops_and_torch(device, g, seed):
     x, w = _random(g.input_shape, seed), _random(g.weight_shape, seed + 1)
     b = _random((g.out_channels,), seed + 2)
@@ -115,6 +141,7 @@ def test_conv2d_forward_matches_the_naive_loops_and_torch(device, g, seed):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_conv2d_values_and_all_three_gradients_match_torch(device, dtype, g, seed):
     x, w = _random(g.input_shape, seed, dtype), _random(g.weight_shape, seed + 1, dtype)
     b = _random((g.out_channels,), seed + 2, dtype)
@@ -125,6 +152,7 @@ def test_conv2d_values_and_all_three_gradients_match_torch(device, dtype, g, see
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(g=conv_geometry(), seed=seeds)
+@big_examples
 def test_conv2d_without_bias_matches_torch(device, dtype, g, seed):
     x, w = _random(g.input_shape, seed, dtype), _random(g.weight_shape, seed + 1, dtype)
     assert compare_with_torch(lambda x, w: F.conv2d(x, w, None, g.stride, g.padding),
@@ -133,6 +161,7 @@ def test_conv2d_without_bias_matches_torch(device, dtype, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=small_geometry, seed=seeds)
+@small_examples
 def test_conv2d_gradients_match_finite_differences(device, g, seed):
     x, w = on(device, _random(g.input_shape, seed)), on(device, _random(g.weight_shape, seed + 1))
     b = on(device, _random((g.out_channels,), seed + 2))
@@ -141,6 +170,7 @@ def test_conv2d_gradients_match_finite_differences(device, g, seed):
 
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=small_geometry, seed=seeds)
+@small_examples
 def test_conv2d_without_bias_gradients_match_finite_differences(device, g, seed):
     x, w = on(device, _random(g.input_shape, seed)), on(device, _random(g.weight_shape, seed + 1))
     assert gradcheck(lambda x, w: F.conv2d(x, w, None, g.stride, g.padding), x, w)

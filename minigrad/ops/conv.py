@@ -192,9 +192,11 @@ class Conv2d(Function):
             self.width = ow
         self.weight_matrix = weight.reshape(out_channels, -1)       # W' (O, K)
         y = self.weight_matrix @ self.cols                          # Y' (N, O, L)
-        y = y.reshape(n, out_channels, oh, self.width)[..., :ow]    # Y  (N, O, OH, OW)
         if bias is not None:
-            y += bias.reshape(1, out_channels, 1, 1)
+            y += bias.reshape(1, out_channels, 1)
+        y = y.reshape(n, out_channels, oh, self.width)              # Y  (N, O, OH, OW)
+        if self.wide:
+            y = get_array_module(y).ascontiguousarray(y[..., :ow])  # crop the junk
         return y
 
     def backward(self, grad_out):

@@ -124,6 +124,25 @@ def _method(name):
     return method
 
 
+_dtype_log = None  # a list while record_dtypes() is active
+
+
+class record_dtypes:
+    """``with record_dtypes() as dtypes:`` lists the dtype of every device array
+    made inside (results, views, transfers): a test can prove that a float32
+    computation never creates a float64 array."""
+
+    def __enter__(self):
+        global _dtype_log
+        _dtype_log = []
+        return _dtype_log
+
+    def __exit__(self, *exc_info):
+        global _dtype_log
+        _dtype_log = None
+        return False
+
+
 class ndarray:
     """A device array: a NumPy array that refuses to meet NumPy. Build one with ``asarray``."""
 
@@ -138,6 +157,8 @@ class ndarray:
     def _from_numpy(cls, array):
         self = cls.__new__(cls)
         self._array = array
+        if _dtype_log is not None:
+            _dtype_log.append(array.dtype)
         return self
 
     # --- refusing NumPy -------------------------------------------------------------------
