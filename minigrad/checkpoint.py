@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-__all__ = ["load_checkpoint", "save_arrays", "save_checkpoint"]
+__all__ = ["load_checkpoint", "load_meta", "save_arrays", "save_checkpoint"]
 
 
 def _json_array(value):
@@ -66,3 +66,10 @@ def load_checkpoint(path, model, optimizer=None):
         rng = np.random.default_rng()
         rng.bit_generator.state = _from_json_array(arrays["rng"])
     return _from_json_array(arrays["meta"]), rng
+
+
+def load_meta(path):
+    """The ``meta`` dict of the checkpoint at ``path``, without building a model
+    (for instance to read the settings a run was started with)."""
+    with np.load(path, allow_pickle=False) as data:
+        return _from_json_array(data["meta"])

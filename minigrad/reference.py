@@ -8,7 +8,7 @@ Notation (as in ``minigrad.ops.conv``)::
 
     x       (N, C, H, W)        input
     weight  (O, C, KH, KW)      kernels
-    xp      x with ``ph`` zero rows above and below, ``pw`` zero columns left and right
+    xpad    x with ``ph`` zero rows above and below, ``pw`` zero columns left and right
     OH = ⌊(H + 2·ph − KH) / sh⌋ + 1,   OW = ⌊(W + 2·pw − KW) / sw⌋ + 1
 """
 import numpy as np
@@ -25,7 +25,7 @@ def _pair(value):
 
 
 def _zero_pad(x, padding):
-    """x (N, C, H, W) with ``ph`` zero rows on top and bottom and ``pw`` zero columns on each side."""
+    """x (N, C, H, W) with ``ph`` zero rows above and below, ``pw`` zero columns left and right."""
     ph, pw = padding
     n, c, h, w = x.shape
     padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
@@ -43,7 +43,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0):
 
     For every image n, output channel o and output position (r, s)::
 
-        y[n, o, r, s] = bias[o] + Σ_c Σ_i Σ_j  xp[n, c, r·sh + i, s·sw + j] · weight[o, c, i, j]
+        y[n, o, r, s] = bias[o] + Σ_c Σ_i Σ_j xpad[n, c, r·sh + i, s·sw + j] · weight[o, c, i, j]
 
     with c over input channels, i over kernel rows, j over kernel columns.
     Returns an array (N, O, OH, OW) of x's dtype.
@@ -54,7 +54,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0):
     out_channels, _, kh, kw = weight.shape
     oh = _output_size(height, kh, sh, ph)
     ow = _output_size(width, kw, sw, pw)
-    xp = _zero_pad(x, (ph, pw))
+    xpad = _zero_pad(x, (ph, pw))
 
     y = np.zeros((n_images, out_channels, oh, ow), dtype=x.dtype)
     for n in range(n_images):
@@ -65,7 +65,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0):
                     for c in range(channels):
                         for i in range(kh):
                             for j in range(kw):
-                                total += xp[n, c, r * sh + i, s * sw + j] * weight[o, c, i, j]
+                                total += xpad[n, c, r * sh + i, s * sw + j] * weight[o, c, i, j]
                     y[n, o, r, s] = total
     return y
 
@@ -75,7 +75,7 @@ def unfold_naive(x, kernel_size, stride=1, padding=0):
 
     Returns cols (N, C·KH·KW, L) with L = OH·OW, where::
 
-        cols[n, (c·KH + i)·KW + j, r·OW + s] = xp[n, c, r·sh + i, s·sw + j]
+        cols[n, (c·KH + i)·KW + j, r·OW + s] = xpad[n, c, r·sh + i, s·sw + j]
 
     so a row is one (channel, kernel row, kernel column) — channel-major — and
     a column is one output position, counted row by row. Column l is exactly
@@ -88,7 +88,7 @@ def unfold_naive(x, kernel_size, stride=1, padding=0):
     n_images, channels, height, width = x.shape
     oh = _output_size(height, kh, sh, ph)
     ow = _output_size(width, kw, sw, pw)
-    xp = _zero_pad(x, (ph, pw))
+    xpad = _zero_pad(x, (ph, pw))
 
     cols = np.zeros((n_images, channels * kh * kw, oh * ow), dtype=x.dtype)
     for n in range(n_images):
@@ -98,5 +98,5 @@ def unfold_naive(x, kernel_size, stride=1, padding=0):
                     row = (c * kh + i) * kw + j
                     for r in range(oh):
                         for s in range(ow):
-                            cols[n, row, r * ow + s] = xp[n, c, r * sh + i, s * sw + j]
+                            cols[n, row, r * ow + s] = xpad[n, c, r * sh + i, s * sw + j]
     return cols

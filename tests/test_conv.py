@@ -26,11 +26,19 @@ seeds = st.integers(0, 2**32 - 1)
 small_geometry = conv_geometry(max_batch=2, max_channels=2, max_size=6, max_kernel=4)
 
 # Always tried as well as the drawn ones: the largest sizes with strides that do not divide
-# (size + 2·padding − kernel), a kernel reaching into both paddings, and a 1-pixel-high image.
-BIG = ConvGeometry(n=3, c=4, h=12, w=11, out_channels=4, kernel=(5, 3), stride=(3, 2), padding=(2, 1))
-TIGHT = ConvGeometry(n=2, c=3, h=2, w=3, out_channels=2, kernel=(5, 4), stride=(2, 1), padding=(2, 1))
-FLAT = ConvGeometry(n=1, c=2, h=1, w=12, out_channels=3, kernel=(1, 5), stride=(1, 3), padding=(0, 2))
-SMALL = ConvGeometry(n=2, c=2, h=6, w=5, out_channels=2, kernel=(4, 3), stride=(3, 2), padding=(1, 2))
+# (size + 2·padding − kernel), a kernel reaching into both paddings, a 1-pixel-high image,
+# and stride 1 with and without padding (conv2d may take a separate path for stride 1).
+def geometry(n, c, h, w, out_channels, kernel, stride, padding):
+    return ConvGeometry(n=n, c=c, h=h, w=w, out_channels=out_channels, kernel=kernel,
+                        stride=stride, padding=padding)
+
+
+BIG = geometry(3, 4, 12, 11, 4, kernel=(5, 3), stride=(3, 2), padding=(2, 1))
+TIGHT = geometry(2, 3, 2, 3, 2, kernel=(5, 4), stride=(2, 1), padding=(2, 1))
+FLAT = geometry(1, 2, 1, 12, 3, kernel=(1, 5), stride=(1, 3), padding=(0, 2))
+WIDE = geometry(2, 3, 7, 9, 4, kernel=(3, 5), stride=(1, 1), padding=(1, 2))
+UNPADDED = geometry(2, 2, 5, 4, 3, kernel=(2, 3), stride=(1, 1), padding=(0, 0))
+SMALL = geometry(2, 2, 6, 5, 2, kernel=(4, 3), stride=(3, 2), padding=(1, 2))
 
 
 def with_examples(*geometries):
@@ -42,8 +50,8 @@ def with_examples(*geometries):
     return decorate
 
 
-big_examples = with_examples(BIG, TIGHT, FLAT)
-small_examples = with_examples(SMALL, FLAT)
+big_examples = with_examples(BIG, TIGHT, FLAT, WIDE, UNPADDED)
+small_examples = with_examples(SMALL, FLAT, UNPADDED)
 
 
 def _random(shape, seed, dtype=np.float64, low=-1.0, high=1.0):
@@ -226,7 +234,8 @@ def test_conv2d_layer_rejects_the_wrong_channel_count(device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_conv2d_rejects_a_kernel_larger_than_the_padded_input(device):
     x, w = on(device, np.zeros((1, 1, 3, 4))), on(device, np.zeros((1, 1, 5, 5)))
-    with pytest.raises(minigrad.ShapeError, match=r"kernel \(5, 5\) is larger than the padded input \(3, 4\)"):
+    expected = r"kernel \(5, 5\) is larger than the padded input \(3, 4\)"
+    with pytest.raises(minigrad.ShapeError, match=expected):
         F.conv2d(x, w, padding=(0, 0))
     F.conv2d(x, w, padding=1)  # 5×6 padded: fits
 
@@ -299,5 +308,6 @@ def test_errors_inside_sequential_name_the_layer_index(device):
         model(x)  # 4·4·4 = 64 features reach a Linear expecting 10
     message = str(error.value)
     assert "layer 3" in message and "Linear" in message and "(2, 64)" in message
-    with pytest.raises(minigrad.ShapeError, match=r"layer 0.*Conv2d.*expected 1 input channels, got 3"):
+    expected = r"layer 0.*Conv2d.*expected 1 input channels, got 3"
+    with pytest.raises(minigrad.ShapeError, match=expected):
         model(on(device, np.zeros((2, 3, 6, 6), dtype=np.float32)))

@@ -36,7 +36,8 @@ def torch_fixed_res_cnn():
 
 
 def torch_var_res_cnn(n=81, pooling="max"):
-    return torch.nn.Sequential(*torch_conv_blocks(n), TorchGlobalPool(pooling), torch.nn.Linear(n, 10))
+    return torch.nn.Sequential(*torch_conv_blocks(n), TorchGlobalPool(pooling),
+                               torch.nn.Linear(n, 10))
 
 
 NETWORKS = {  # name: (ours, torch's, input side)
@@ -54,7 +55,7 @@ def n_parameters(model):
 
 def test_fixed_res_cnn_has_29066_parameters():
     assert n_parameters(models.fixed_res_cnn()) == 29_066
-    assert n_parameters(models.fixed_res_cnn()) == sum(p.numel() for p in torch_fixed_res_cnn().parameters())
+    assert sum(p.numel() for p in torch_fixed_res_cnn().parameters()) == 29_066
 
 
 @pytest.mark.parametrize("pooling", ["max", "mean"])
@@ -137,19 +138,22 @@ def test_one_training_step_matches_torch(device, dtype, network):
     loss = F.cross_entropy(model(on(device, x, requires_grad=False)), labels)
     loss.backward()
     ours_opt.step()
-    expected = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)), torch.from_numpy(labels))
+    expected = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)),
+                                                 torch.from_numpy(labels))
     expected.backward()
     torch_opt.step()
 
     rtol = TOLERANCE[dtype]
     assert loss.dtype == dtype
     np.testing.assert_allclose(host(loss), expected.item(), rtol=rtol)
-    for (name, p), (_, q), start in zip(model.named_parameters(), reference.named_parameters(), before):
+    pairs = zip(model.named_parameters(), reference.named_parameters(), before)
+    for (name, p), (_, q), start in pairs:
         assert p.dtype == dtype and p.device == device
         _assert_close(host(p.grad), q.grad.numpy(), rtol, f"{network}: gradient of {name}")
         _assert_close(p.numpy(), q.detach().numpy(), rtol, f"{network}: updated {name}")
         # The step itself (about lr = 1e-3) is far smaller than the weights: compare it alone too.
-        _assert_close(p.numpy() - start, q.detach().numpy() - start, rtol, f"{network}: step of {name}")
+        _assert_close(p.numpy() - start, q.detach().numpy() - start, rtol,
+                      f"{network}: step of {name}")
 
 
 @pytest.mark.parametrize("device", DEVICES)

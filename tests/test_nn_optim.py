@@ -155,8 +155,8 @@ def test_a_torch_state_dict_loads_unchanged_and_outputs_match(device):
         np.testing.assert_array_equal(loaded[name], state[name], err_msg=name)
     assert all(p.device == device for p in model.parameters())
     x = np.random.default_rng(1).standard_normal((3, 1, 6, 6)).astype(np.float32)
-    np.testing.assert_allclose(host(model(on(device, x))),
-                               reference(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(host(model(on(device, x))), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -164,10 +164,11 @@ def test_our_state_dict_loads_into_torch_and_outputs_match(device):
     minigrad.manual_seed(3)
     model = small_net().to(device)
     reference = small_torch_net()
-    reference.load_state_dict({name: torch.from_numpy(value) for name, value in model.state_dict().items()})
+    reference.load_state_dict({name: torch.from_numpy(value)
+                               for name, value in model.state_dict().items()})
     x = np.random.default_rng(2).standard_normal((3, 1, 6, 6)).astype(np.float32)
-    np.testing.assert_allclose(host(model(on(device, x))),
-                               reference(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    expected = reference(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(host(model(on(device, x))), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_state_dict_holds_host_copies():
@@ -229,8 +230,8 @@ TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-13), np.float32: dict(rtol=1e-
 def _gradient_sequence(steps, dtype, seed=0):
     """A gradient per parameter per step; parameter 1 has none at step 3 (both skip it)."""
     rng = np.random.default_rng(seed)
-    sequence = [[(rng.standard_normal(s) * 10.0 ** rng.integers(-3, 1)).astype(dtype) for s in SHAPES]
-                for _ in range(steps)]
+    sequence = [[(rng.standard_normal(s) * 10.0 ** rng.integers(-3, 1)).astype(dtype)
+                 for s in SHAPES] for _ in range(steps)]
     if steps > 3:
         sequence[3][1] = None
     return sequence

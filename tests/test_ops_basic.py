@@ -148,6 +148,12 @@ def test_relu(device, x):
     check_op(F.relu, torch.relu, x, device=device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_relu_of_infinities(device):
+    # relu(-inf) = 0, not -inf * 0 = nan; relu(inf) = inf.
+    compare_with_torch(F.relu, torch.relu, np.array([-np.inf, -1.0, 2.0, np.inf]), device=device)
+
+
 @given(x=away_from_zero(SMALL, margin=0.25))
 def test_away_from_zero_accepts_a_shape_strategy(x):
     # strategies.arrays takes a shape or a strategy of shapes; away_from_zero

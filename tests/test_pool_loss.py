@@ -15,18 +15,11 @@ from hypothesis import strategies as st
 import minigrad.functional as F
 from minigrad import Tensor, backend
 from minigrad.testing import compare_with_torch, gradcheck
-from minigrad.testing.strategies import pool_geometry, untied_arrays
+from minigrad.testing.strategies import pool_geometry, untied_array, untied_arrays
 from helpers import DEVICES, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
-
-
-def _untied(shape, seed, dtype=np.float64):
-    """Distinct values 0.01 apart in random order (as ``untied_arrays`` draws them)."""
-    rng = np.random.default_rng(seed)
-    size = int(np.prod(shape))
-    return ((rng.permutation(size) - size / 2) * 0.01 + rng.uniform(-1, 1)).reshape(shape).astype(dtype)
 
 
 def _grads(ours, theirs, upstream, device):
@@ -49,7 +42,7 @@ def test_max_pool2d_matches_torch(device, dtype, g, data):
 @pytest.mark.parametrize("device", DEVICES)
 @given(g=pool_geometry(max_size=7), seed=seeds)
 def test_max_pool2d_gradient_matches_finite_differences(device, g, seed):
-    x = on(device, _untied(g.input_shape, seed))
+    x = on(device, untied_array(g.input_shape, seed))
     assert gradcheck(lambda x: F.max_pool2d(x, g.kernel, g.stride), x)
 
 
@@ -57,7 +50,7 @@ def test_max_pool2d_gradient_matches_finite_differences(device, g, seed):
 @pytest.mark.parametrize("kernel, stride", [(3, 1), (2, 1), ((3, 2), (1, 2)), ((2, 4), (1, 3))])
 def test_max_pool2d_overlapping_windows_accumulate(device, kernel, stride):
     """stride < kernel: one pixel can win several windows; its gradients add up."""
-    x = _untied((2, 2, 8, 9), seed=7)
+    x = untied_array((2, 2, 8, 9), seed=7)
     ours, theirs = on(device, x), torch.from_numpy(x).requires_grad_()
     out, expected = F.max_pool2d(ours, kernel, stride), TF.max_pool2d(theirs, kernel, stride)
     np.testing.assert_array_equal(host(out), expected.detach().numpy())
@@ -68,22 +61,43 @@ def test_max_pool2d_overlapping_windows_accumulate(device, kernel, stride):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum(device):
-    """Each 2×2 window of a constant image is one big tie: its top-left wins."""
-    x = on(device, np.ones((1, 1, 4, 6)))
-    out = F.max_pool2d(x, 2)
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 1, 2, 2), (2, 2, 5, 4), (1, 2, 3, 2),
+                                   (3, 1, 8, 6)])
+def test_max_pool2d_2x2_stride_2_at_even_and_odd_sizes(device, shape):
+    """The networks' pooling: the last row or column of an odd size is in no window."""
+    x = untied_array(shape, seed=sum(shape))
+    assert compare_with_torch(lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), x,
+                              device=device)
+    assert compare_with_torch(lambda x: F.max_pool2d(x, 2, 2), lambda x: TF.max_pool2d(x, 2, 2),
+                              x.astype(np.float32), device=device)
+    assert gradcheck(lambda t: F.max_pool2d(t, 2), on(device, x))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kernel", [2, 3, (2, 3)])
+def test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum(device, kernel):
+    """Each window of a constant image is one big tie: its top-left entry wins."""
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = on(device, np.ones((1, 1, 2 * kh, 3 * kw)))
+    out = F.max_pool2d(x, kernel)
     out.backward(backend.to_device(np.arange(1.0, 7.0).reshape(1, 1, 2, 3), device))
-    expected = np.zeros((4, 6))
-    expected[0::2, 0::2] = [[1, 2, 3], [4, 5, 6]]
+    expected = np.zeros((2 * kh, 3 * kw))
+    expected[0::kh, 0::kw] = [[1, 2, 3], [4, 5, 6]]
     np.testing.assert_array_equal(host(x.grad)[0, 0], expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_max_pool2d_tie_later_in_the_window_loses_to_an_earlier_one(device):
-    """Window [[0, 5], [5, 5]]: the 5 at (0, 1) comes first in row-major order."""
-    x = on(device, np.array([[[[0.0, 5.0], [5.0, 5.0]]]]))
-    F.max_pool2d(x, 2).sum().backward()
-    np.testing.assert_array_equal(host(x.grad)[0, 0], [[0, 1], [0, 0]])
+def test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum_2x2(device):
+    """Two tied windows side by side, each with its maximum at every position in turn."""
+    x = np.zeros((1, 1, 2, 8))
+    x[0, 0, :, 2:4] = [[0, 5], [5, 5]]   # the 5 at (0, 1) is first: it wins
+    x[0, 0, :, 4:6] = [[0, 0], [5, 5]]   # bottom-left wins
+    x[0, 0, :, 6:8] = [[0, 0], [0, 5]]   # no tie
+    x[0, 0, :, 0:2] = [[7, 7], [7, 7]]   # top-left wins
+    t = on(device, x)
+    F.max_pool2d(t, 2).sum().backward()
+    np.testing.assert_array_equal(host(t.grad)[0, 0], [[1, 0, 0, 1, 0, 0, 0, 0],
+                                                       [0, 0, 0, 0, 1, 0, 0, 1]])
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -110,7 +124,7 @@ image_shapes = st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 6)
 @dtypes
 @given(shape=image_shapes, seed=seeds)
 def test_global_max_pool2d_matches_torch(device, dtype, shape, seed):
-    x = _untied(shape, seed, dtype)
+    x = untied_array(shape, seed, dtype=dtype)
     assert compare_with_torch(F.global_max_pool2d, lambda x: torch.amax(x, dim=(2, 3)), x,
                               device=device)
     assert compare_with_torch(F.global_max_pool2d,
@@ -120,7 +134,7 @@ def test_global_max_pool2d_matches_torch(device, dtype, shape, seed):
 @pytest.mark.parametrize("device", DEVICES)
 @given(shape=image_shapes, seed=seeds)
 def test_global_max_pool2d_gradient_matches_finite_differences(device, shape, seed):
-    assert gradcheck(F.global_max_pool2d, on(device, _untied(shape, seed)))
+    assert gradcheck(F.global_max_pool2d, on(device, untied_array(shape, seed)))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -171,8 +185,8 @@ def test_linear_matches_torch(device, dtype, bias, shape, seed):
 def test_log_softmax_matches_torch(device, dtype, shape, axis_seed, seed, scale):
     axis = axis_seed % len(shape)
     x = (scale * np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
-    assert compare_with_torch(lambda x: F.log_softmax(x, axis), lambda x: torch.log_softmax(x, axis),
-                              x, device=device)
+    assert compare_with_torch(lambda x: F.log_softmax(x, axis),
+                              lambda x: torch.log_softmax(x, axis), x, device=device)
     assert gradcheck(lambda x: F.log_softmax(x, axis), on(device, x.astype(np.float64)))
 
 
@@ -218,7 +232,8 @@ def test_cross_entropy_accepts_labels_in_every_form(device, dtype, labels_as):
                     "tensor": Tensor(labels, dtype=np.int64, device=device),
                     "device array": backend.to_device(labels, device)}[labels_as]
     ours, theirs = on(device, logits), torch.from_numpy(logits).requires_grad_()
-    loss, expected = F.cross_entropy(ours, given_labels), TF.cross_entropy(theirs, torch.from_numpy(labels))
+    loss = F.cross_entropy(ours, given_labels)
+    expected = TF.cross_entropy(theirs, torch.from_numpy(labels))
     rtol = 1e-12 if dtype == np.float64 else 1e-6
     np.testing.assert_allclose(host(loss), expected.item(), rtol=rtol)
     loss.backward()
@@ -275,7 +290,8 @@ def test_binary_cross_entropy_with_logits_on_one_hot_targets_matches_torch(devic
     target = F.one_hot(backend.to_device(labels, device), classes, xp=backend.module_for(device))
     ours, theirs = on(device, logits), torch.from_numpy(logits).requires_grad_()
     loss = F.binary_cross_entropy_with_logits(ours, target)
-    expected = TF.binary_cross_entropy_with_logits(theirs, torch.from_numpy(host(target).astype(dtype)))
+    torch_target = torch.from_numpy(host(target).astype(dtype))
+    expected = TF.binary_cross_entropy_with_logits(theirs, torch_target)
     rtol, atol = (1e-12, 1e-15) if dtype == np.float64 else (1e-5, 1e-7)
     np.testing.assert_allclose(host(loss), expected.item(), rtol=rtol)
     loss.backward()

@@ -100,6 +100,35 @@ def test_backward_releases_the_graph(device):
     assert x.grad is not None
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_backward_through_a_released_graph_is_not_silently_wrong(device):
+    # Two losses share h. After the first backward has released h's op, the
+    # second may raise (PyTorch does) or give the right gradient, but must not
+    # quietly stop at h and leave x without its share.
+    x = on(device, np.array([1.0, 2.0]))
+    h = x * 3
+    first, second = (h * 2).sum(), (h * 5).sum()
+    first.backward()
+    np.testing.assert_allclose(host(x.grad), [6.0, 6.0])
+    try:
+        second.backward()
+    except RuntimeError:
+        return
+    np.testing.assert_allclose(host(x.grad), [21.0, 21.0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_second_backward_on_the_same_output_is_not_silently_ignored(device):
+    x = on(device, np.array([1.0, 2.0]))
+    y = (x * x).sum()
+    y.backward()
+    try:
+        y.backward()
+    except RuntimeError:
+        return
+    np.testing.assert_allclose(host(x.grad), [4.0, 8.0])  # accumulated twice
+
+
 def test_leaves_and_intermediates():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = x * 2

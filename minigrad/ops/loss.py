@@ -66,7 +66,8 @@ class BCEWithLogits(Function):
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        sigmoid = 1 / (1 + xp.exp(-self.logits))
+        decay = xp.exp(-xp.abs(self.logits))  # ≤ 1, so it never overflows
+        sigmoid = xp.where(self.logits >= 0, 1 / (1 + decay), decay / (1 + decay))
         return (sigmoid - self.target) * (grad_out / self.logits.size), None
 
 

@@ -1,24 +1,86 @@
-"""Hypothesis strategies for gradient tests: arrays, broadcasting pairs, valid
-convolution and pooling geometry, inputs kept off kinks and ties.
+"""Hypothesis strategies for gradient tests: arrays and tensors, broadcasting
+pairs, valid convolution and pooling geometry, inputs kept off kinks and ties.
 
-Arrays are drawn as (shape, seed) and filled by NumPy, which keeps examples
-fast and still shrinks to a small shape and a small seed.
+Arrays are drawn as (shape, seed) and filled by NumPy: examples stay fast,
+hypothesis shrinks a failure to a small shape and a small seed, and the
+falsifying example is printed as the call that rebuilds the array exactly::
+
+    Falsifying example: test_softplus_gradient(
+        x=uniform_array(shape=(1,), seed=0),
+    )
+
+Paste it after ``from minigrad.testing.strategies import uniform_array`` to
+reproduce the failure. The builders are ``uniform_array``,
+``away_from_zero_array`` and ``untied_array``; each strategy below draws the
+arguments of one of them. A shape argument may be a tuple or a strategy of
+shapes (drawn once per example).
 """
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+from hypothesis.extra.numpy import arrays as element_arrays
 
 from minigrad.ops.conv import conv_output_size
+from minigrad.tensor import Tensor
 
 __all__ = [
-    "ConvGeometry", "PoolGeometry", "arrays", "away_from_zero", "broadcastable_shapes",
-    "conv_geometry", "pool_geometry", "shapes", "untied_arrays",
+    "ConvGeometry", "PoolGeometry", "arrays", "away_from_zero", "away_from_zero_array",
+    "broadcastable_shapes", "conv_geometry", "pool_geometry", "seeds", "shapes", "tensors",
+    "uniform_array", "untied_array", "untied_arrays",
 ]
 
+seeds = st.integers(0, 2**32 - 1)
+
+
+# ----- the array builders: plain functions of (shape, seed), so a failure can be pasted -----
+
+def uniform_array(shape, seed, low=-2.0, high=2.0, dtype="float64"):
+    """Uniform values in [low, high) (integers in [low, high] for an integer dtype)."""
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(int(low), int(high), size=shape, endpoint=True).astype(dtype)
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def away_from_zero_array(shape, seed, margin=0.1, high=2.0, dtype="float64"):
+    """Values with margin ≤ |x| ≤ high and random signs."""
+    rng = np.random.default_rng(seed)
+    magnitude = rng.uniform(margin, high, size=shape)
+    sign = np.where(rng.random(size=shape) < 0.5, -1.0, 1.0)
+    return (sign * magnitude).astype(dtype)
+
+
+def untied_array(shape, seed, gap=0.01, dtype="float64"):
+    """Distinct values exactly ``gap`` apart (before rounding to ``dtype``), in random order."""
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape, dtype=np.int64))
+    values = (rng.permutation(size) - size / 2) * gap + rng.uniform(-1, 1)
+    return values.reshape(shape).astype(dtype)
+
+
+def _shape_strategy(shape):
+    if isinstance(shape, st.SearchStrategy):
+        return shape.map(tuple)
+    return st.just(tuple(shape) if np.ndim(shape) else (int(shape),))
+
+
+def _built(builder, shape, dtype, defaults, **options):
+    """``st.builds(builder, shape=..., seed=..., ...)``, passing only the options that
+    differ from the builder's defaults, so printed examples stay short."""
+    dtype = np.dtype(dtype).name
+    options = {name: value for name, value in options.items() if value != defaults[name]}
+    if dtype != "float64":
+        options["dtype"] = dtype
+    return st.builds(builder, shape=_shape_strategy(shape), seed=seeds,
+                     **{name: st.just(value) for name, value in options.items()})
+
+
+# ----- strategies -----------------------------------------------------------------------------
 
 def shapes(min_dims=1, max_dims=4, min_side=1, max_side=5):
+    """Array shapes with ``min_dims``–``max_dims`` axes of ``min_side``–``max_side`` each."""
     return array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
 
 
@@ -28,34 +90,42 @@ def broadcastable_shapes(min_dims=0, max_dims=4, max_side=4):
                                          max_side=max_side).map(lambda s: s.input_shapes)
 
 
-@st.composite
-def arrays(draw, shape, low=-2.0, high=2.0, dtype=np.float64):
-    """A uniform array of ``shape`` (a shape or a strategy of shapes)."""
-    shape = draw(shape) if isinstance(shape, st.SearchStrategy) else shape
-    seed = draw(st.integers(0, 2**32 - 1))
-    return np.random.default_rng(seed).uniform(low, high, size=shape).astype(dtype)
+def arrays(shape, low=-2.0, high=2.0, dtype=np.float64, elements=None):
+    """Arrays of ``shape`` (a shape or a strategy of shapes), uniform in [low, high).
+
+    ``elements`` (a hypothesis strategy of numbers) instead draws every element
+    on its own: slower, but hypothesis then shrinks the values themselves too.
+    """
+    if elements is not None:
+        return element_arrays(np.dtype(dtype), _shape_strategy(shape), elements=elements)
+    return _built(uniform_array, shape, dtype, dict(low=-2.0, high=2.0), low=low, high=high)
 
 
-@st.composite
-def away_from_zero(draw, shape, margin=0.1, high=2.0, dtype=np.float64):
-    """Values with margin ≤ |x| ≤ high: ReLU's kink at 0 is never within reach
-    of a finite-difference step."""
-    magnitude = draw(arrays(shape, margin, high, dtype))
-    signs = draw(arrays(shape, -1.0, 1.0, dtype))
-    return np.where(signs < 0, -magnitude, magnitude).astype(dtype)
+def away_from_zero(shape, margin=0.1, high=2.0, dtype=np.float64):
+    """Values with margin ≤ |x| ≤ high: ReLU's kink at 0 (and the poles of 1/x
+    and log|x|) is never within reach of a finite-difference step."""
+    return _built(away_from_zero_array, shape, dtype, dict(margin=0.1, high=2.0),
+                  margin=margin, high=high)
 
 
-@st.composite
-def untied_arrays(draw, shape, gap=0.01, dtype=np.float64):
+def untied_arrays(shape, gap=0.01, dtype=np.float64):
     """Distinct values at least ``gap`` apart, in random order: no max ties,
     and no finite-difference step can change which element is largest."""
-    shape = draw(shape) if isinstance(shape, st.SearchStrategy) else shape
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    size = int(np.prod(shape))
-    values = (rng.permutation(size) - size / 2) * gap + rng.uniform(-1, 1)
-    return values.reshape(shape).astype(dtype)
+    return _built(untied_array, shape, dtype, dict(gap=0.01), gap=gap)
 
+
+def tensors(shape=None, low=-2.0, high=2.0, dtype=np.float64, *, values=None, device="cpu",
+            requires_grad=True):
+    """Tensors on ``device`` holding ``arrays(shape, low, high, dtype)``, or the arrays
+    of another array strategy given as ``values`` (``untied_arrays(...)``, ...)."""
+    if values is None:
+        if shape is None:
+            raise TypeError("tensors() needs a shape or a `values` array strategy")
+        values = arrays(shape, low, high, dtype)
+    return st.builds(Tensor, values, requires_grad=st.just(requires_grad), device=st.just(device))
+
+
+# ----- convolution and pooling geometry --------------------------------------------------------
 
 @dataclass(frozen=True)
 class ConvGeometry:
@@ -97,7 +167,8 @@ def _axis(draw, max_size, max_kernel, max_stride, max_padding):
 def conv_geometry(draw, max_batch=3, max_channels=4, max_size=12, max_kernel=5, max_stride=3,
                   max_padding=2):
     """Valid conv2d geometry, each axis drawn on its own; includes sizes where
-    (size + 2·padding − kernel) is not a multiple of the stride."""
+    (size + 2·padding − kernel) is not a multiple of the stride. Every output
+    size is ≥ 1. Shrinks towards a 1×1 image, kernel 1, stride 1, no padding."""
     h, kh, sh, ph = draw(_axis(max_size, max_kernel, max_stride, max_padding))
     w, kw, sw, pw = draw(_axis(max_size, max_kernel, max_stride, max_padding))
     return ConvGeometry(n=draw(st.integers(1, max_batch)), c=draw(st.integers(1, max_channels)),
@@ -120,10 +191,15 @@ class PoolGeometry:
     def input_shape(self):
         return (self.n, self.c, self.h, self.w)
 
+    @property
+    def out_size(self):
+        return conv_output_size((self.h, self.w), self.kernel, self.stride, 0)
+
 
 @st.composite
 def pool_geometry(draw, max_batch=2, max_channels=3, max_size=10, max_kernel=4, max_stride=3):
-    """Valid max_pool2d geometry (window within the input, any stride)."""
+    """Valid max_pool2d geometry (window within the input, any stride, so windows
+    may overlap or skip pixels)."""
     h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
     kernel = (draw(st.integers(1, min(max_kernel, h))), draw(st.integers(1, min(max_kernel, w))))
     stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))

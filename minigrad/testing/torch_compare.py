@@ -13,44 +13,73 @@ def _import_torch():
     try:
         import torch
     except ImportError as error:
-        raise ImportError("compare_with_torch needs PyTorch: pip install 'minigrad[test]' "
-                          f"(or pip install torch); import failed with: {error}") from None
+        raise ImportError("compare_with_torch needs PyTorch, which is not installed: "
+                          "pip install 'minigrad[test]' (or pip install torch); "
+                          f"the import failed with: {error}") from None
     return torch
+
+
+def _host(a):
+    """A NumPy array from a NumPy array, a device array, a tensor or a number."""
+    if isinstance(a, Tensor):
+        return a.numpy()
+    if backend.is_array(a):
+        return np.asarray(backend.to_device(a, "cpu"))
+    return np.asarray(a)
 
 
 def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu", seed=0):
     """Run ``fn`` on minigrad tensors and ``torch_fn`` on torch tensors made from
-    the same NumPy ``arrays``; assert equal outputs and equal gradients of every
-    floating input for one random upstream gradient.
+    the same ``arrays`` (NumPy arrays; tensors and device arrays are copied to
+    the host first); assert equal output shapes and values, and equal
+    gradients of every floating input for one random upstream gradient drawn
+    from ``seed``.
 
-    Integer arrays (labels) are passed as plain arrays to ``fn`` and as torch
-    tensors to ``torch_fn``. Tolerances default by dtype: float64 rtol 1e-7,
-    float32 rtol 1e-4 (atol 1e-9 / 1e-5).
+    Floating arrays become tensors on ``device`` that require grad. Integer
+    arrays (labels) are passed as plain arrays on ``device`` to ``fn`` and as
+    torch tensors to ``torch_fn``. Tolerances default by dtype: float64 rtol
+    1e-7, float32 rtol 1e-4 (atol 1e-9 / 1e-5). An input neither side sends a
+    gradient to passes; one side's missing gradient counts as zeros.
+
+    Raises ``AssertionError`` saying whether the forward or which input's
+    gradient differs; ``ImportError`` with the install command if PyTorch is
+    missing. Returns True.
     """
     torch = _import_torch()
+    arrays = [_host(a) for a in arrays]
     ours, theirs = [], []
     for a in arrays:
-        a = np.asarray(a)
         if a.dtype.kind == "f":
             ours.append(Tensor(a, requires_grad=True, device=device))
             theirs.append(torch.tensor(a, requires_grad=True))
         else:
             ours.append(backend.to_device(a, device))
             theirs.append(torch.tensor(a))
-    float_dtype = next((a.dtype for a in arrays if np.asarray(a).dtype.kind == "f"), np.float64)
+    float_dtype = next((a.dtype for a in arrays if a.dtype.kind == "f"), np.float64)
     default_rtol, default_atol = TOLERANCES.get(np.dtype(float_dtype), (1e-4, 1e-5))
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
 
     out, expected = fn(*ours), torch_fn(*theirs)
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=rtol, atol=atol,
+    expected_values = expected.detach().numpy()
+    if tuple(out.shape) != tuple(expected_values.shape):
+        raise AssertionError(f"compare_with_torch: output shape {tuple(out.shape)}, "
+                             f"PyTorch's is {tuple(expected_values.shape)}")
+    np.testing.assert_allclose(out.numpy(), expected_values, rtol=rtol, atol=atol,
                                err_msg="compare_with_torch: forward values differ")
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
     out.backward(backend.to_device(upstream, device))
-    expected.backward(torch.tensor(upstream))
+    expected.backward(torch.tensor(upstream, dtype=expected.dtype))
     for i, (mine, reference) in enumerate(zip(ours, theirs)):
-        if isinstance(mine, Tensor):
-            np.testing.assert_allclose(
-                backend.to_device(mine.grad, "cpu"), reference.grad.numpy(), rtol=rtol, atol=atol,
-                err_msg=f"compare_with_torch: gradient of input {i} differs")
+        if not isinstance(mine, Tensor) or (mine.grad is None and reference.grad is None):
+            continue
+        grad = np.zeros(mine.shape) if mine.grad is None else backend.to_device(mine.grad, "cpu")
+        expected_grad = (np.zeros(mine.shape) if reference.grad is None
+                         else reference.grad.numpy())
+        if grad.shape != expected_grad.shape:
+            raise AssertionError(f"compare_with_torch: the gradient of input {i} has shape "
+                                 f"{grad.shape}, PyTorch's has {expected_grad.shape}")
+        np.testing.assert_allclose(
+            grad, expected_grad, rtol=rtol, atol=atol,
+            err_msg=f"compare_with_torch: gradient of input {i} (shape {mine.shape}) differs")
     return True
