@@ -10,18 +10,26 @@ Notation (PyTorch's layout, NCHW)::
 
 Forward, for x (N, C, H, W) and weight (O, C, KH, KW)::
 
-    unfold    U  = unfold(x)                      (N, K, L)  column l = the patch
-                                                             under output position l
-    matmul    Y' = W' U,  W' = weight as (O, K)   (O, K) @ (N, K, L) → (N, O, L)
-    reshape   Y  = Y' as (N, O, OH, OW), plus the bias of each output channel
+    unfold    U  = unfold(x)                      (K, N·L)   column (n, l) = the patch
+                                                             of image n under output
+                                                             position l
+    matmul    Y' = W' U,  W' = weight as (O, K)   (O, K) @ (K, N·L) → (O, N·L)
+    reshape   Y  = Y' as (O, N, OH, OW), viewed as (N, O, OH, OW), plus the bias
 
-Backward, given dY (N, O, OH, OW) and dY' = dY as (N, O, L)::
+Backward, given dY (N, O, OH, OW) and dY' = dY as (O, N·L)::
 
-    dW' = Σₙ dY'ₙ Uₙᵀ      (O, L) @ (L, K) → (O, K), reshaped like the weight
-    db  = Σₙ Σₗ dY'
-    dU  = W'ᵀ dY'          (K, O) @ (N, O, L) → (N, K, L)
+    dW' = dY' Uᵀ           (O, N·L) @ (N·L, K) → (O, K), reshaped like the weight
+    db  = Σ over N·L of dY'
+    dU  = W'ᵀ dY'          (K, O) @ (O, N·L) → (K, N·L)
     dX  = fold(dU)         each patch entry goes back to the pixel it was copied
                            from; patches overlap, so overlapping entries add up
+
+The public ``unfold`` returns PyTorch's layout (N, K, L); inside conv2d the
+patches of all N images stand side by side, (K, N·L), so that each product
+above is one large matrix product instead of N small ones. Its output keeps
+that channel-major memory order and is handed on as an (N, O, OH, OW) view:
+the next layers (ReLU, pooling, the next conv) work in whatever order the
+memory is in, so no layer spends time transposing.
 
 ``fold`` is the adjoint of ``unfold``: ⟨unfold(x), u⟩ = ⟨x, fold(u)⟩ for all
 x and u, which is exactly why it is unfold's backward (and unfold is fold's).
@@ -127,57 +135,59 @@ class Fold(Function):
 
 
 def _unfold_rows(x, kernel, padding, out_size):
-    """Stride-1 unfold onto a *wide* grid: (N, C, H, W) → (N, C·KH·KW, OH·Wp).
+    """Stride-1 unfold of a whole batch onto a *wide* grid:
+    (N, C, H, W) → (C·KH·KW, N·OH·Wp).
 
-    The same patches as ``_unfold``, but each row of output positions is
-    Wp = W + 2·pw long instead of OW: the last KW − 1 positions of a row are
-    junk that the caller crops away. In exchange, kernel entry (i, j) reads
-    the flattened padded image at a constant shift i·Wp + j, so each copy
-    is one long contiguous run instead of N·C·OH short rows. Same result,
-    many times faster in NumPy. (One spare zero row keeps the last shifted
-    run inside the buffer.)
+    Each row of output positions is Wp = W + 2·pw long instead of OW: its
+    last KW − 1 positions are junk that conv2d crops away. In exchange,
+    kernel entry (i, j) reads every padded image, flattened, at the constant
+    shift i·Wp + j, so each copy is one long run per (channel, image)
+    instead of OH short rows: many times faster in NumPy. One spare zero
+    row keeps the last shifted run inside its image.
     """
     xp = get_array_module(x)
     (kh, kw), (ph, pw), (oh, _) = kernel, padding, out_size
     n, c, h, w = x.shape
     wp = w + 2 * pw
-    padded = xp.zeros((n, c, h + 2 * ph + 1, wp), dtype=x.dtype)
-    padded[:, :, ph:ph + h, pw:pw + w] = x
-    flat = padded.reshape(n, c, -1)
-    cols = xp.empty((n, c, kh, kw, oh * wp), dtype=x.dtype)
+    padded = xp.zeros((c, n, h + 2 * ph + 1, wp), dtype=x.dtype)
+    padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
+    flat = padded.reshape(c, n, -1)
+    cols = xp.empty((c, kh, kw, n, oh * wp), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
             shift = i * wp + j
-            cols[:, :, i, j] = flat[:, :, shift:shift + oh * wp]
-    return cols.reshape(n, c * kh * kw, oh * wp)
+            cols[:, i, j] = flat[:, :, shift:shift + oh * wp]
+    return cols.reshape(c * kh * kw, n * oh * wp)
 
 
-def _fold_rows(cols, size, kernel, padding, out_size):
-    """The adjoint of ``_unfold_rows``: wide columns back to (N, C, H, W), overlaps
-    summed. Junk positions must hold zeros (they do: they get no gradient)."""
+def _fold_rows(cols, size, n, kernel, padding, out_size):
+    """The adjoint of ``_unfold_rows``: wide columns (C·KH·KW, N·OH·Wp) back to
+    images (N, C, H, W), overlaps summed. Junk positions must hold zeros (they
+    do: they get no gradient). Returns a channel-major (N, C, H, W) view."""
     xp = get_array_module(cols)
     (kh, kw), (ph, pw), (oh, _), (h, w) = kernel, padding, out_size, size
-    n, wp = cols.shape[0], w + 2 * pw
-    c = cols.shape[1] // (kh * kw)
-    cols = cols.reshape(n, c, kh, kw, oh * wp)
-    image = xp.zeros((n, c, h + 2 * ph + 1, wp), dtype=cols.dtype)
-    flat = image.reshape(n, c, -1)
+    wp = w + 2 * pw
+    c = cols.shape[0] // (kh * kw)
+    cols = cols.reshape(c, kh, kw, n, oh * wp)
+    image = xp.zeros((c, n, h + 2 * ph + 1, wp), dtype=cols.dtype)
+    flat = image.reshape(c, n, -1)
     for i in range(kh):
         for j in range(kw):
             shift = i * wp + j
-            flat[:, :, shift:shift + oh * wp] += cols[:, :, i, j]
-    return image[:, :, ph:ph + h, pw:pw + w]
+            flat[:, :, shift:shift + oh * wp] += cols[:, i, j]
+    return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
 class Conv2d(Function):
     """Y = reshape(W' · unfold(x)) + b; backward as in the module docstring.
 
-    With stride 1 the columns come from ``_unfold_rows`` (rows of width Wp,
-    junk cropped after the product); otherwise from ``_unfold`` (width OW).
-    The algebra is the same either way.
+    With stride 1 the columns come from ``_unfold_rows`` (rows Wp wide, junk
+    cropped after the product); otherwise from ``_unfold`` (rows OW wide),
+    rearranged to (K, N·L). The algebra is the same either way.
     """
 
     def forward(self, x, weight, bias=None, geometry=None):
+        xp = get_array_module(x)
         n, c, h, w = x.shape
         out_channels = weight.shape[0]
         kernel, stride, padding, (oh, ow) = geometry
@@ -185,42 +195,40 @@ class Conv2d(Function):
         self.wide = stride == (1, 1)
         # unfold → matmul → reshape
         if self.wide:
-            self.cols = _unfold_rows(x, kernel, padding, (oh, ow))  # U  (N, K, OH·Wp)
+            self.cols = _unfold_rows(x, kernel, padding, (oh, ow))  # U  (K, N·OH·Wp)
             self.width = w + 2 * padding[1]
         else:
-            self.cols = _unfold(x, *geometry)                       # U  (N, K, OH·OW)
+            cols = _unfold(x, *geometry)                            # (N, K, L)
+            self.cols = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)  # U (K, N·L)
             self.width = ow
         self.weight_matrix = weight.reshape(out_channels, -1)       # W' (O, K)
-        y = self.weight_matrix @ self.cols                          # Y' (N, O, L)
+        y = self.weight_matrix @ self.cols                          # Y' (O, N·L)
         if bias is not None:
-            y += bias.reshape(1, out_channels, 1)
-        y = y.reshape(n, out_channels, oh, self.width)              # Y  (N, O, OH, OW)
+            y += bias.reshape(out_channels, 1)
+        y = y.reshape(out_channels, n, oh, self.width)              # Y  (O, N, OH, width)
         if self.wide:
-            y = get_array_module(y).ascontiguousarray(y[..., :ow])  # crop the junk
-        return y
+            y = xp.ascontiguousarray(y[..., :ow])                   # crop the junk
+        return y.transpose(1, 0, 2, 3)                              # seen as (N, O, OH, OW)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         n, out_channels, oh, ow = grad_out.shape
-        if self.wide:  # junk positions of the wide grid get zero gradient
-            grad_y = xp.zeros((n, out_channels, oh, self.width), dtype=grad_out.dtype)
-            grad_y[..., :ow] = grad_out
-            grad_y = grad_y.reshape(n, out_channels, -1)            # dY' (N, O, OH·Wp)
-        else:
-            grad_y = grad_out.reshape(n, out_channels, -1)          # dY' (N, O, L)
+        grad_y = xp.zeros((out_channels, n, oh, self.width), dtype=grad_out.dtype)
+        grad_y[..., :ow] = grad_out.transpose(1, 0, 2, 3)  # junk positions get zero
+        grad_y = grad_y.reshape(out_channels, -1)                   # dY' (O, N·L)
         grad_x = grad_w = grad_b = None
         if self.needs_grad[0]:
-            grad_cols = self.weight_matrix.T @ grad_y               # dU = W'ᵀ dY'  (N, K, L)
+            grad_cols = self.weight_matrix.T @ grad_y               # dU = W'ᵀ dY' (K, N·L)
+            kernel, _, padding, out_size = self.geometry
             if self.wide:
-                kernel, _, padding, out_size = self.geometry
-                grad_x = _fold_rows(grad_cols, self.size, kernel, padding, out_size)
+                grad_x = _fold_rows(grad_cols, self.size, n, kernel, padding, out_size)
             else:
+                grad_cols = grad_cols.reshape(-1, n, oh * ow).transpose(1, 0, 2)
                 grad_x = _fold(grad_cols, self.size, *self.geometry)
         if self.needs_grad[1]:
-            grad_w = (grad_y @ self.cols.transpose(0, 2, 1)).sum(axis=0)  # Σₙ dY'ₙ Uₙᵀ
-            grad_w = grad_w.reshape(self.weight_shape)
+            grad_w = (grad_y @ self.cols.T).reshape(self.weight_shape)  # dW' = dY' Uᵀ
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
-            grad_b = grad_y.sum(axis=(0, 2))
+            grad_b = grad_y.sum(axis=1)
         return grad_x, grad_w, grad_b
 
 

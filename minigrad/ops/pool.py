@@ -50,6 +50,12 @@ class MaxPool2d(Function):
         return (grad_x,)
 
 
+def _channel_major(x):
+    """True when x (N, C, H, W) is a view of a contiguous (C, N, H, W) array, as
+    conv2d returns it: then pooling works in that order and stays in it."""
+    return not x.flags.c_contiguous and x.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
 class MaxPool2x2(Function):
     """max_pool2d with a 2×2 window and stride 2, the networks' case, made fast.
 
@@ -60,41 +66,46 @@ class MaxPool2x2(Function):
     OW top-row maxima followed by OW bottom-row maxima, and a second
     comparison picks between them (``bottom``). Strict comparisons keep the
     first maximum on a tie, as PyTorch does. Odd sizes: the last row or
-    column, which no window reaches, is cropped first.
+    column, which no window reaches, is cropped first. The flattening
+    follows x's memory order, (N, C) or (C, N) planes; the result keeps it.
     """
 
     def forward(self, x):
         xp = get_array_module(x)
-        n, c, h, w = self.x_shape = x.shape
+        self.x_shape, self.swap = x.shape, _channel_major(x)
+        if self.swap:
+            x = x.transpose(1, 0, 2, 3)
+        a, b, h, w = x.shape
         oh, ow = h // 2, w // 2
-        if (h, w) != (2 * oh, 2 * ow):
-            x = x[:, :, :2 * oh, :2 * ow]
-        flat = xp.ascontiguousarray(x).reshape(-1)
-        left, right = flat[0::2], flat[1::2]                 # each (N·C·OH, 2, OW) flattened
+        flat = xp.ascontiguousarray(x[:, :, :2 * oh, :2 * ow]).reshape(-1)
+        left, right = flat[0::2], flat[1::2]
         self.right = right > left
         row_max = xp.maximum(left, right).reshape(-1, 2, ow)
         top, bottom = row_max[:, 0], row_max[:, 1]
         self.bottom = bottom > top
-        return xp.maximum(top, bottom).reshape(n, c, oh, ow)
+        y = xp.maximum(top, bottom).reshape(a, b, oh, ow)
+        return y.transpose(1, 0, 2, 3) if self.swap else y
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        n, c, h, w = self.x_shape
-        oh, ow = h // 2, w // 2
+        if self.swap:
+            grad_out = grad_out.transpose(1, 0, 2, 3)
+        a, b, oh, ow = grad_out.shape
         grad = grad_out.reshape(-1, ow)
         row_grad = xp.empty((grad.shape[0], 2, ow), dtype=grad.dtype)
         row_grad[:, 0] = grad * ~self.bottom     # (multiplying by a mask beats
         row_grad[:, 1] = grad * self.bottom      #  `where` in NumPy)
         row_grad = row_grad.reshape(-1)
-        grad_x = xp.empty((n, c, 2 * oh, 2 * ow), dtype=grad.dtype)
+        grad_x = xp.empty((a, b, 2 * oh, 2 * ow), dtype=grad.dtype)
         flat = grad_x.reshape(-1)
         flat[0::2] = row_grad * ~self.right
         flat[1::2] = row_grad * self.right
+        h, w = self.x_shape[2:]
         if (h, w) != (2 * oh, 2 * ow):
-            padded = xp.zeros(self.x_shape, dtype=grad.dtype)
+            padded = xp.zeros((a, b, h, w), dtype=grad.dtype)
             padded[:, :, :2 * oh, :2 * ow] = grad_x
             grad_x = padded
-        return (grad_x,)
+        return (grad_x.transpose(1, 0, 2, 3) if self.swap else grad_x,)
 
 
 class GlobalMaxPool2d(Function):

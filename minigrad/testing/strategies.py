@@ -2,11 +2,15 @@
 pairs, valid convolution and pooling geometry, inputs kept off kinks and ties.
 
 Arrays are drawn as (shape, seed) and filled by NumPy: examples stay fast,
-hypothesis shrinks a failure to a small shape and a small seed, and the
-falsifying example is printed as the call that rebuilds the array exactly::
+hypothesis shrinks a failure to a small shape and a small seed, and prints
+the failing array as the call that rebuilds it exactly (or as its value,
+when that is shorter)::
 
-    Falsifying example: test_softplus_gradient(
-        x=uniform_array(shape=(1,), seed=0),
+    Failing test case: test_mean_all_gradient(
+        x=uniform_array(
+            shape=(2, 1),
+            seed=0,  # or any other generated value
+        ),
     )
 
 Paste it after ``from minigrad.testing.strategies import uniform_array`` to
