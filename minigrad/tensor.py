@@ -5,7 +5,8 @@ Each op is a :class:`Function`: ``forward`` computes the output from raw
 arrays and saves on ``self`` only what ``backward`` needs; ``backward`` turns
 the gradient of the output into one gradient per input. When an op runs on a
 tensor that requires a gradient, the output remembers the Function that made
-it (``_fn``) and the Function remembers its inputs: that is the tape.
+it (``_fn``) and the Function remembers where its inputs came from (their
+Functions, or the leaf tensors themselves): that is the tape.
 
 ``backward()`` sorts the recorded graph topologically (iteratively, so a
 chain of 10,000 ops is fine), walks it from the output back to the leaves,
@@ -153,21 +154,24 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): gradient of shape {grad.shape} "
                                  f"for a tensor of shape {self.shape}")
-        grads = {id(self): grad}
-        for node in _topological_order(self):
+        if self._fn is None:  # a leaf: its gradient is the seed itself
+            self._accumulate(grad)
+            return
+        grads = {id(self._fn): grad}
+        for node in _topological_order(self._fn):
             grad_out = grads.pop(id(node), None)
             if grad_out is None:
                 continue
-            if node._fn is None:
+            if isinstance(node, Tensor):  # a leaf collects its gradient
                 node._accumulate(grad_out)
                 continue
-            fn = node._fn
-            node._fn = None  # release the graph as we walk it
-            for parent, grad_in in zip(fn.inputs, fn.backward(grad_out)):
-                if grad_in is None or not parent.requires_grad:
+            parents, grads_in = node.parents, node.backward(grad_out)
+            node.release()  # free what forward saved as soon as it is used
+            for parent, grad_in in zip(parents, grads_in):
+                if parent is None or grad_in is None:
                     continue
                 key = id(parent)
-                # A tensor used twice receives both gradients: sum them. Out of
+                # A node used twice receives both gradients: sum them. Out of
                 # place, since two ops may hand back the very same array.
                 grads[key] = grad_in if key not in grads else grads[key] + grad_in
 
@@ -286,24 +290,29 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
 
 
 def _topological_order(root):
-    """Nodes reachable from ``root``, each after every node that uses it.
+    """Graph nodes reachable from ``root``, each after every node that uses it.
 
-    An explicit stack instead of recursion: a node is emitted on its second
-    visit, once all its inputs have been emitted; the list is then reversed.
+    Nodes are Functions and leaf tensors. An explicit stack instead of
+    recursion: a node is emitted on its second visit, once all its parents
+    have been emitted; the list is then reversed.
     """
     order, visited, stack = [], set(), [(root, False)]
     while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
+        node, parents_done = stack.pop()
+        if parents_done:
             order.append(node)
             continue
         if id(node) in visited:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        if node._fn is not None:
-            for parent in node._fn.inputs:
-                if parent.requires_grad and id(parent) not in visited:
+        if isinstance(node, Function):
+            if node.released:
+                raise RuntimeError(
+                    "backward(): part of this graph was already used by an earlier backward() "
+                    "and released; run the forward pass again")
+            for parent in node.parents:
+                if parent is not None and id(parent) not in visited:
                     stack.append((parent, False))
     return reversed(order)
 
@@ -316,7 +325,13 @@ class Function:
     where an input needs none). ``self`` is the context: ``forward`` stores on
     it what ``backward`` needs. ``self.needs_grad[i]`` tells whether input
     ``i`` wants a gradient, so backward can skip work.
+
+    The tape: ``self.parents[i]`` is the Function that made input ``i``, or
+    the input itself if it is a leaf (``None`` if it needs no gradient).
+    The inputs' data is not kept, only what forward saved on purpose.
     """
+
+    released = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -328,8 +343,14 @@ class Function:
         if _grad_enabled and any(fn.needs_grad):
             out.requires_grad = True
             out._fn = fn
-            fn.inputs = tensors
+            fn.parents = [None if not t.requires_grad else t if t._fn is None else t._fn
+                          for t in tensors]
         return out
+
+    def release(self):
+        """Forget everything forward saved (after backward has used it)."""
+        self.__dict__.clear()
+        self.released = True
 
     def forward(self, *arrays, **params):
         raise NotImplementedError

@@ -217,6 +217,11 @@ class Conv2d(Function):
         grad_y[..., :ow] = grad_out.transpose(1, 0, 2, 3)  # junk positions get zero
         grad_y = grad_y.reshape(out_channels, -1)                   # dY' (O, N·L)
         grad_x = grad_w = grad_b = None
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_b = grad_y.sum(axis=1)
+        if self.needs_grad[1]:
+            grad_w = (grad_y @ self.cols.T).reshape(self.weight_shape)  # dW' = dY' Uᵀ
+        self.cols = None  # U is done with: free it before dU, which is as large
         if self.needs_grad[0]:
             grad_cols = self.weight_matrix.T @ grad_y               # dU = W'ᵀ dY' (K, N·L)
             kernel, _, padding, out_size = self.geometry
@@ -225,10 +230,6 @@ class Conv2d(Function):
             else:
                 grad_cols = grad_cols.reshape(-1, n, oh * ow).transpose(1, 0, 2)
                 grad_x = _fold(grad_cols, self.size, *self.geometry)
-        if self.needs_grad[1]:
-            grad_w = (grad_y @ self.cols.T).reshape(self.weight_shape)  # dW' = dY' Uᵀ
-        if len(self.needs_grad) > 2 and self.needs_grad[2]:
-            grad_b = grad_y.sum(axis=1)
         return grad_x, grad_w, grad_b
 
 
