@@ -18,6 +18,7 @@ import time
 
 import trainlib
 from minigrad import GPUUnavailableError, optim
+from minigrad.data import count_batches
 
 
 def main(argv=None):
@@ -31,11 +32,15 @@ def main(argv=None):
         return 2
 
     print(f"loading data for --model {config.model} ...", flush=True)
-    dataset = trainlib.load_data(config)
+    try:
+        dataset = trainlib.load_data(config)
+    except (FileNotFoundError, ValueError) as error:  # missing or damaged data files
+        print(f"train_mnist.py: error: {error}", file=sys.stderr)
+        return 2
     model = trainlib.build_model(config).to(config.device)
     optimizer = optim.Adam(model.parameters(), lr=config.lr)
     first_epoch, metrics = trainlib.start_or_resume(out, config, model, optimizer)
-    steps_per_epoch = trainlib.data.count_batches(dataset.train, config.batch_size)
+    steps_per_epoch = count_batches(dataset.train, config.batch_size)
     total_steps = config.epochs * steps_per_epoch
 
     print(f"images: train {trainlib.describe(dataset.train)}, validation "
@@ -57,8 +62,9 @@ def main(argv=None):
             seconds = time.perf_counter() - start
             trainlib.record_epoch(metrics, train_loss, val, optimizer.hyper["lr"], seconds,
                                   trainlib.count_images(dataset.train) / train_seconds)
-            trainlib.save_epoch(out, model, optimizer, metrics)
-            done = epoch + 1
+            with trainlib.ctrl_c_deferred():
+                trainlib.save_epoch(out, model, optimizer, metrics)
+                done = epoch + 1
             print(f"epoch {done}/{config.epochs}  train loss {train_loss:.4f}  "
                   f"val loss {val['loss']:.4f}  val accuracy {100 * val['accuracy']:.2f}%  "
                   f"lr {optimizer.hyper['lr']:.2e}  {trainlib.format_seconds(seconds)}",

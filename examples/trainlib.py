@@ -11,12 +11,15 @@ Reproducibility: the weights are initialised from ``--seed``; epoch e shuffles
 from the checkpoint of epoch e repeats exactly what an uninterrupted run does.
 """
 import argparse
+import contextlib
 import io
 import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -90,7 +93,8 @@ def build_parser():
         help="fixed: fixed-resolution CNN on MNIST 28x28; varres: global-pooling CNN on "
              "mnist-varres at native 32/48/64 px, batches bucketed by size; fixed-resized: "
              f"the fixed CNN on mnist-varres resized to 28x28 (default: {d['model']})")
-    add("--pooling", choices=["max", "mean"], help="global pooling of --model varres (default: max)")
+    add("--pooling", choices=["max", "mean"],
+        help="global pooling of --model varres (default: max)")
     add("--device", choices=["cpu", "gpu"], help="where to train (default: cpu)")
     add("--epochs", type=_positive_int, help=f"default: {d['epochs']}")
     add("--batch-size", type=_positive_int, help=f"default: {d['batch_size']}")
@@ -102,7 +106,8 @@ def build_parser():
         help="random rotation/shift/zoom/intensity on each training batch (default: off)")
     add("--plain", action="store_true",
         help="the assignment's exact setting: Adam with constant lr 1e-3, no augmentation")
-    add("--seed", type=int, help="initial weights, shuffling, augmentation, --limit subset (default: 0)")
+    add("--seed", type=int,
+        help="initial weights, shuffling, augmentation, --limit subset (default: 0)")
     add("--data-dir", help="folder holding mnist/ and mnist-varres.tgz")
     add("--out", help="run directory (default: runs/<model>-<timestamp>)")
     add("--limit", type=_positive_int, metavar="N",
@@ -132,8 +137,9 @@ def parse_config(argv=None):
     if given.get("plain"):
         clashes = [key for key, value in PLAIN.items() if key in given and given[key] != value]
         if clashes:
-            raise UsageError("--plain fixes " + ", ".join(f"--{k.replace('_', '-')}" for k in clashes)
-                             + " (Adam, constant lr 1e-3, no augmentation); drop one of them")
+            names = ", ".join(f"--{key.replace('_', '-')}" for key in clashes)
+            raise UsageError(f"--plain fixes {names} (Adam, constant lr 1e-3, no augmentation); "
+                             "drop one of them")
     if given.get("resume"):
         settings = _resumed_settings(given)
     else:
@@ -155,7 +161,12 @@ def _resumed_settings(given):
     path = Path(given["out"]) / CHECKPOINT
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path} does not exist")
-    settings = dict(load_meta(path)["metrics"]["args"])
+    try:
+        meta = load_meta(path)
+        settings = dict(meta["metrics"]["args"])
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f"cannot resume from {path}: not a readable checkpoint "
+                         f"({error!r})") from None
     settings["pause_after"] = None  # applies to one invocation only
     for key, value in given.items():
         if key in RESUME_ADJUSTABLE:
@@ -164,8 +175,12 @@ def _resumed_settings(given):
                       f"{settings.get(key)}; the continued run will not equal an uninterrupted one")
             settings[key] = value
         elif settings.get(key) != value:
-            raise UsageError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                             f"({settings.get(key)}); start a new run (another --out) to change it")
+            raise UsageError(f"--{key.replace('_', '-')} {value} differs from the run being "
+                             f"resumed ({settings.get(key)}); start a new run (another --out) "
+                             "to change it")
+    if settings["epochs"] < meta["epoch"]:
+        raise UsageError(f"--epochs {settings['epochs']}: the run in {given['out']} has already "
+                         f"completed {meta['epoch']} epochs")
     return settings
 
 
@@ -184,16 +199,10 @@ def load_data(config):
     original resolution, also when resized, so accuracy can be reported per
     resolution. Returns a SimpleNamespace(train, val, test, mean, std).
     """
-    if config.model == "fixed":
-        images, labels = data.load_mnist(config.data_dir, split="train")
-        train = {images.shape[1:]: (images, labels)}
-        images, labels = data.load_mnist(config.data_dir, split="test")
-        test = {images.shape[1:]: (images, labels)}
-        mean, std = NORMALISATION["mnist"]
-    else:
-        train = data.load_varres(config.data_dir, split="train")
-        test = data.load_varres(config.data_dir, split="test")
-        mean, std = NORMALISATION["varres"]
+    source = "mnist" if config.model == "fixed" else "varres"
+    train = load_split(source, config.data_dir, "train")
+    test = load_split(source, config.data_dir, "test")
+    mean, std = NORMALISATION[source]
     train, val = data.split_groups(train, n_val=VAL_SIZE, seed=SPLIT_SEED)
     if config.limit:
         train = data.limit_groups(train, config.limit, seed=config.seed)
@@ -208,6 +217,22 @@ def load_data(config):
     for name, groups in (("training", train), ("validation", val), ("test", test)):
         check_labels(groups, name)
     return SimpleNamespace(train=train, val=val, test=test, mean=mean, std=std)
+
+
+_loaded = {}  # (source, folder, split) -> groups: several runs in one process load once
+
+
+def load_split(source, data_dir, split):
+    """One split of MNIST ("mnist") or mnist-varres ("varres") as groups
+    {(H, W): (images, labels)}; kept in memory for later runs of this process."""
+    key = (source, str(data.resolve_data_dir(data_dir).resolve()), split)
+    if key not in _loaded:
+        if source == "mnist":
+            images, labels = data.load_mnist(data_dir, split=split)
+            _loaded[key] = {images.shape[1:]: (images, labels)}
+        else:
+            _loaded[key] = data.load_varres(data_dir, split=split)
+    return _loaded[key]
 
 
 def check_labels(groups, name):
@@ -287,7 +312,8 @@ def train_one_epoch(model, optimizer, dataset, config, xp, epoch, first_step, to
     check_every = 1 if config.device == "cpu" else config.log_every
     progress = Progress(count_images(dataset.train), f"epoch {epoch + 1}/{config.epochs}")
     model.train()
-    epoch_loss, window_loss, window_images, window_start = 0.0, 0.0, 0, 0
+    epoch_loss, seen = 0.0, 0                 # host numbers, updated at each sync
+    window_loss, window_start = 0.0, 0        # loss sum since the last sync (on the device)
     batches = data.iterate_batches(dataset.train, config.batch_size, rng=shuffle_rng)
     for step, (images, labels) in enumerate(batches):
         optimizer.hyper["lr"] = learning_rate(first_step + step, total_steps, config.lr,
@@ -299,20 +325,21 @@ def train_one_epoch(model, optimizer, dataset, config, xp, epoch, first_step, to
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        window_loss = window_loss + loss.data * len(labels)   # stays on the device
-        window_images += len(labels)
+        window_loss = window_loss + loss.data * len(labels)
+        seen += len(labels)
         last = step + 1 == steps
-        if (step + 1) % check_every == 0 or (step + 1) % config.log_every == 0 or last:
-            total = float(window_loss.item())                 # the one device sync
-            if not math.isfinite(total):
-                where = (f"step {step + 1}" if step == window_start
-                         else f"steps {window_start + 1}-{step + 1}")
-                raise NonFiniteLoss(f"the training loss became {total} in epoch {epoch + 1}, "
-                                    f"{where} of {steps} (learning rate "
-                                    f"{optimizer.hyper['lr']:.3g})")
-            epoch_loss += total
-            progress.add(window_images, total / window_images, force=last)
-            window_loss, window_images, window_start = 0.0, 0, step + 1
+        if (step + 1) % check_every and (step + 1) % config.log_every and not last:
+            continue
+        total = float(window_loss.item())     # the one device sync
+        if not math.isfinite(total):
+            where = (f"step {step + 1}" if step == window_start
+                     else f"steps {window_start + 1}-{step + 1}")
+            raise NonFiniteLoss(f"the training loss became non-finite ({total}) in epoch "
+                                f"{epoch + 1}, {where} of {steps} (learning rate "
+                                f"{optimizer.hyper['lr']:.3g})")
+        epoch_loss += total
+        window_loss, window_start = 0.0, step + 1
+        progress.update(seen, epoch_loss / seen, force=last)
     progress.close()
     return epoch_loss / count_images(dataset.train)
 
@@ -324,19 +351,20 @@ def evaluate(model, groups, dataset, xp, batch_size):
     model.eval()
     loss_sum, correct, by_group = 0.0, 0, {}
     with minigrad.no_grad():
-        for shape, (images, labels) in groups.items():
-            group_loss, group_correct = 0.0, 0                  # device scalars once used
+        for shape, (images, labels) in groups.items():  # groups are never empty
+            group_loss = group_correct = 0                  # become device scalars
             for start in range(0, len(labels), batch_size):
                 batch_labels = labels[start:start + batch_size]
                 x = data.to_float(images[start:start + batch_size], xp, dataset.mean, dataset.std)
                 logits = model(minigrad.Tensor(x))
-                group_loss = group_loss + F.cross_entropy(logits, batch_labels).data * len(batch_labels)
+                batch_loss = F.cross_entropy(logits, batch_labels).data * len(batch_labels)
+                group_loss = group_loss + batch_loss
                 hits = logits.data.argmax(axis=1) == xp.asarray(batch_labels)
                 group_correct = group_correct + hits.sum()
-            group_correct = int(group_correct.item()) if len(labels) else 0
-            loss_sum += float(group_loss.item()) if len(labels) else 0.0
+            group_correct = int(group_correct.item())      # one device sync per group
+            loss_sum += float(group_loss.item())
             correct += group_correct
-            by_group[resolution_key(shape)] = group_correct / max(1, len(labels))
+            by_group[resolution_key(shape)] = group_correct / len(labels)
     model.train()
     total = count_images(groups)
     return {"loss": loss_sum / total, "accuracy": correct / total, "accuracy_by_group": by_group}
@@ -359,12 +387,14 @@ class Progress:
                 self.bar = tqdm(total=total, desc=label, unit="img", leave=False,
                                 dynamic_ncols=True)
 
-    def add(self, images, loss, force=False):
-        self.done += images
+    def update(self, done, loss, force=False):
+        """``done`` images so far this epoch, ``loss`` their mean loss."""
         if self.bar is not None:
-            self.bar.update(images)
+            self.bar.update(done - self.done)
+            self.done = done
             self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             return
+        self.done = done
         now = time.perf_counter()
         if force or now - self.last_print >= 10:
             self.last_print = now
@@ -400,14 +430,14 @@ def new_metrics(config, model):
 
 
 def prepare_run_dir(config):
-    """Create --out; refuse to start a new run over an existing one."""
+    """The run directory --out, checked: a new run never starts over an
+    existing one. It is created once training starts."""
     out = Path(config.out)
     if not config.resume:
         found = [name for name in (CHECKPOINT, METRICS, MODEL) if (out / name).exists()]
         if found:
             raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
                              "--resume, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -415,6 +445,7 @@ def start_or_resume(out, config, model, optimizer):
     """(epochs done, metrics): fresh, or loaded with the weights and optimizer
     state from the checkpoint in ``out``."""
     if not config.resume:
+        out.mkdir(parents=True, exist_ok=True)
         return 0, new_metrics(config, model)
     meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer)
     metrics = meta["metrics"]
@@ -435,6 +466,23 @@ def record_epoch(metrics, train_loss, val, lr, seconds, images_per_second):
     metrics["epoch_seconds"].append(seconds)
     metrics["images_per_second"].append(images_per_second)
     metrics["seconds"] = sum(metrics["epoch_seconds"])
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Hold a Ctrl-C back until the block is done (then raise it), so that
+    files written together (checkpoint and metrics.json) stay consistent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def save_epoch(out, model, optimizer, metrics):
