@@ -165,11 +165,15 @@ class Tensor:
             if isinstance(node, Tensor):  # a leaf collects its gradient
                 node._accumulate(grad_out)
                 continue
-            parents, grads_in = node.parents, node.backward(grad_out)
+            parents, shapes, grads_in = node.parents, node.input_shapes, node.backward(grad_out)
             node.release()  # free what forward saved as soon as it is used
-            for parent, grad_in in zip(parents, grads_in):
+            for parent, shape, grad_in in zip(parents, shapes, grads_in):
                 if parent is None or grad_in is None:
                     continue
+                if grad_in.shape != shape:
+                    raise RuntimeError(
+                        f"{type(node).__name__}.backward returned a gradient of shape "
+                        f"{grad_in.shape} for an input of shape {shape} (missing unbroadcast?)")
                 key = id(parent)
                 # A node used twice receives both gradients: sum them. Out of
                 # place, since two ops may hand back the very same array.
@@ -345,6 +349,7 @@ class Function:
             out._fn = fn
             fn.parents = [None if not t.requires_grad else t if t._fn is None else t._fn
                           for t in tensors]
+            fn.input_shapes = [t.shape for t in tensors]
         return out
 
     def release(self):
@@ -369,7 +374,7 @@ def _as_tensors(op_name, inputs):
     for x in inputs:
         if isinstance(x, Tensor):
             tensors.append(x)
-        elif isinstance(x, (int, float)):
+        elif isinstance(x, (int, float, np.number)):  # a number takes the tensor's dtype
             tensors.append(Tensor(xp.asarray(x, dtype=like.dtype)))
         else:
             tensors.append(Tensor(x, dtype=like.dtype))

@@ -1,5 +1,7 @@
 """Elementwise ops. Binary ops broadcast like NumPy and sum each gradient
 back to its input's shape (``unbroadcast``)."""
+import numpy as np
+
 from minigrad.backend import get_array_module
 from minigrad.tensor import Function, unbroadcast
 
@@ -75,6 +77,8 @@ class Pow(Function):
 
     def backward(self, grad_out):
         p = self.exponent
+        if p == 0:  # y = 1: no gradient (and no 0 · 0⁻¹ = NaN at x = 0)
+            return (grad_out * 0,)
         return (grad_out * p * self.x ** (p - 1),)
 
 
@@ -104,8 +108,10 @@ class ReLU(Function):
     """y = max(x, 0).   dy/dx = 1 where x > 0, else 0."""
 
     def forward(self, x):
-        self.positive = x > 0
-        return x * self.positive  # = max(x, 0), and faster than maximum in NumPy
+        xp = get_array_module(x)
+        y = xp.maximum(x, xp.zeros_like(x))  # (an array of zeros: NumPy's fast path)
+        self.positive = y > 0
+        return y
 
     def backward(self, grad_out):
         return (grad_out * self.positive,)
@@ -132,8 +138,10 @@ def neg(x):
 
 
 def pow(x, exponent):
-    if not isinstance(exponent, (int, float)):
+    if isinstance(exponent, bool) or not isinstance(exponent, (int, float, np.integer, np.floating)):
         raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
+    # A Python number, so a NumPy float64 exponent cannot promote float32 data.
+    exponent = int(exponent) if isinstance(exponent, (int, np.integer)) else float(exponent)
     return Pow.apply(x, exponent=exponent)
 
 
