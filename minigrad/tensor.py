@@ -35,14 +35,18 @@ def is_grad_enabled():
 class no_grad(contextlib.ContextDecorator):
     """Record nothing inside: ``with no_grad(): ...`` or ``@no_grad()``."""
 
+    def __init__(self):
+        self.previous = []  # a stack: a decorated function may call itself
+
     def __enter__(self):
         global _grad_enabled
-        self.previous, _grad_enabled = _grad_enabled, False
+        self.previous.append(_grad_enabled)
+        _grad_enabled = False
         return self
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self.previous
+        _grad_enabled = self.previous.pop()
         return False
 
 
@@ -81,8 +85,11 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        if not backend.is_array(data):
-            data = np.asarray(data)  # numbers, lists and NumPy scalars
+        if isinstance(data, np.generic):  # a NumPy scalar (NumPy reductions make them)
+            data = np.asarray(data)
+        elif not backend.is_array(data):   # Python numbers and lists: float32 by default
+            data = np.asarray(data)
+            dtype = dtype or np.float32
         dtype = dtype or _default_dtype(data)
         if data.dtype != dtype:
             data = data.astype(dtype)

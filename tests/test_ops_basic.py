@@ -136,14 +136,8 @@ def test_log(device, x):
     check_op(F.log, torch.log, x, device=device)
 
 
-@st.composite
-def off_zero(draw, margin=0.1):
-    """away_from_zero on one drawn shape (given a shape strategy it would draw two)."""
-    return draw(away_from_zero(draw(SMALL), margin=margin))
-
-
 @pytest.mark.parametrize("device", DEVICES)
-@given(x=off_zero())
+@given(x=away_from_zero(SMALL))
 def test_relu(device, x):
     check_op(F.relu, torch.relu, x, device=device)
 
@@ -167,7 +161,7 @@ FRACTIONAL_EXPONENTS = [0.5, 1.5, -0.5, 2.5, -1.5]
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("exponent", INTEGER_EXPONENTS)
-@given(x=off_zero(margin=0.3))
+@given(x=away_from_zero(SMALL, margin=0.3))
 def test_pow_integer_exponent_any_sign_base(device, exponent, x):
     check_op(lambda t: F.pow(t, exponent), lambda t: t ** exponent, x, device=device)
 
@@ -217,6 +211,8 @@ def test_matmul(device, shapes_, data):
     ((2, 3), (5, 3, 4)),
     ((2, 1, 2, 3), (4, 3, 2)),  # batch axes broadcast on both sides
     ((1, 2, 3), (4, 3, 1)),
+    ((3, 2, 3), (1, 3, 4)),     # B's size-1 batch axis broadcast
+    ((2, 1, 2, 3), (3, 3, 2)),  # B's missing axis and A's size-1 axis
 ])
 def test_matmul_batch_patterns(device, shape_a, shape_b):
     rng = np.random.default_rng(len(shape_a) * 10 + len(shape_b))
@@ -280,6 +276,28 @@ def test_max(device, case):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [0, 1, -1, (0, 2), (2, 0), (-1, -3), (1, 2), (0, 1, 2), None],
+                         ids=lambda axis: repr(axis).replace(" ", ""))
+@pytest.mark.parametrize("op", ["sum", "mean", "max"])
+def test_reductions_chosen_axes(op, axis, keepdims, device):
+    x = _untied((2, 3, 4))
+    dims = torch_dims(axis, 3)
+    ours = {"sum": F.sum, "mean": F.mean, "max": F.max}[op]
+    theirs = {"sum": lambda t: t.sum(dim=dims, keepdim=keepdims),
+              "mean": lambda t: t.mean(dim=dims, keepdim=keepdims),
+              "max": lambda t: torch.amax(t, dim=dims, keepdim=keepdims)}[op]
+    check_op(lambda t: ours(t, axis, keepdims), theirs, x, device=device)
+
+
+def _untied(shape, seed=5):
+    """Distinct values 0.1 apart in random order (no max ties)."""
+    rng = np.random.default_rng(seed)
+    size = int(np.prod(shape))
+    return ((rng.permutation(size) - size / 2) * 0.1).reshape(shape)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_reductions_default_to_all_axes(device):
     values = np.arange(6.0).reshape(2, 3)
     x = on(device, values)
@@ -329,7 +347,7 @@ def test_reshape(device, case, spread):
 
 @st.composite
 def permutation_case(draw):
-    shape = draw(SMALL)
+    shape = draw(shapes(min_dims=1, max_dims=4, max_side=3))
     ndim = len(shape)
     if draw(st.booleans()):
         return draw(arrays(shape)), None
@@ -347,6 +365,15 @@ def test_transpose(device, case):
     else:
         ours, theirs = (lambda t: F.transpose(t, axes)), (lambda t: t.permute(axes))
     check_op(ours, theirs, x, device=device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("axes", [(1, 2, 0), (2, 0, 1), (0, 2, 1), (-1, 0, -2), (1, 3, 0, 2), (3, 2, 0, 1)],
+                         ids=lambda axes: repr(axes).replace(" ", ""))
+def test_transpose_permutations_that_are_not_their_own_inverse(device, axes):
+    shape = (2, 3, 4) if len(axes) == 3 else (2, 3, 1, 4)
+    x = np.random.default_rng(7).uniform(-2, 2, shape)
+    check_op(lambda t: F.transpose(t, axes), lambda t: t.permute(axes), x, device=device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -467,7 +494,7 @@ def test_getitem_integer_arrays(device, case):
     (-1, slice(None, 1, -1)),
     (1, 2),                                    # a 0-d result
     (slice(None), None, Ellipsis),
-], ids=str)
+], ids=lambda index: repr(index).replace(" ", "").replace("slice", "s"))
 def test_getitem_chosen_indices(device, index):
     x = np.random.default_rng(3).uniform(-2, 2, (3, 4))
     np_index = np.array(index) if isinstance(index, list) else numpy_index(index)
