@@ -18,13 +18,17 @@ import numpy as np
 
 from minigrad import backend
 
-__all__ = ["Function", "ShapeError", "Tensor", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
+__all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
 
 _grad_enabled = True
 
 
 class ShapeError(ValueError):
     """An op or layer received inputs whose shapes do not fit; says which."""
+
+
+class GradientShapeError(RuntimeError):
+    """A Function's backward returned a gradient shaped unlike its input."""
 
 
 def is_grad_enabled():
@@ -178,7 +182,7 @@ class Tensor:
                 if parent is None or grad_in is None:
                     continue
                 if grad_in.shape != shape:
-                    raise RuntimeError(
+                    raise GradientShapeError(
                         f"{type(node).__name__}.backward returned a gradient of shape "
                         f"{grad_in.shape} for an input of shape {shape} (missing unbroadcast?)")
                 key = id(parent)

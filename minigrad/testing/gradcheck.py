@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import Tensor, no_grad
+from minigrad.tensor import GradientShapeError, Tensor, no_grad
 
 __all__ = ["gradcheck"]
 
@@ -102,7 +102,10 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     upstream = backend.to_device(np.random.default_rng(seed).standard_normal(out.shape),
                                  out.device)
     if out.requires_grad:
-        out.backward(upstream)
+        try:
+            out.backward(upstream)
+        except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
+            raise AssertionError(f"gradcheck: {error}") from None
     for i in checked:
         x = inputs[i]
         context = dict(name=names[i], shape=x.shape, out_shape=out.shape)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import Tensor
+from minigrad.tensor import GradientShapeError, Tensor
 
 __all__ = ["compare_with_torch"]
 
@@ -68,7 +68,10 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     np.testing.assert_allclose(out.numpy(), expected_values, rtol=rtol, atol=atol,
                                err_msg="compare_with_torch: forward values differ")
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-    out.backward(backend.to_device(upstream, device))
+    try:
+        out.backward(backend.to_device(upstream, device))
+    except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
+        raise AssertionError(f"compare_with_torch: {error}") from None
     expected.backward(torch.tensor(upstream, dtype=expected.dtype))
     for i, (mine, reference) in enumerate(zip(ours, theirs)):
         if not isinstance(mine, Tensor) or (mine.grad is None and reference.grad is None):
