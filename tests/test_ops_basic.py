@@ -460,7 +460,7 @@ def torch_getitem(index, shape):
     picked = np.arange(int(np.prod(shape))).reshape(shape)[numpy_index(index)]
     if np.ndim(picked) == 0:
         return lambda t: t.reshape(-1)[int(picked)]
-    picked = torch.as_tensor(np.ascontiguousarray(picked))
+    picked = torch.as_tensor(picked.copy())  # fresh strides (torch refuses negative ones)
     return lambda t: t.reshape(-1)[picked]
 
 
@@ -521,18 +521,18 @@ def test_getitem_with_a_numpy_index_array_on_cpu():
 # ----- dtype: float32 stays float32, float64 stays float64 --------------------------------
 
 DTYPE_CASES = {
-    "add scalar": lambda x, y, m: x + 1,
-    "radd scalar": lambda x, y, m: 1.5 + x,
-    "sub scalar": lambda x, y, m: x - 2.5,
-    "rsub scalar": lambda x, y, m: 2 - x,
-    "mul scalar": lambda x, y, m: x * 0.1,
-    "rmul scalar": lambda x, y, m: 3 * x,
-    "div scalar": lambda x, y, m: x / 3,
-    "rdiv scalar": lambda x, y, m: 3.0 / x,
-    "pow int": lambda x, y, m: x ** 2,
-    "pow float": lambda x, y, m: x ** 0.5,
-    "pow negative": lambda x, y, m: x ** -1.5,
-    "pow numpy scalar": lambda x, y, m: x ** np.float64(0.5),  # a float subclass
+    "add_scalar": lambda x, y, m: x + 1,
+    "radd_scalar": lambda x, y, m: 1.5 + x,
+    "sub_scalar": lambda x, y, m: x - 2.5,
+    "rsub_scalar": lambda x, y, m: 2 - x,
+    "mul_scalar": lambda x, y, m: x * 0.1,
+    "rmul_scalar": lambda x, y, m: 3 * x,
+    "div_scalar": lambda x, y, m: x / 3,
+    "rdiv_scalar": lambda x, y, m: 3.0 / x,
+    "pow_int": lambda x, y, m: x ** 2,
+    "pow_float": lambda x, y, m: x ** 0.5,
+    "pow_negative": lambda x, y, m: x ** -1.5,
+    "pow_numpy_scalar": lambda x, y, m: x ** np.float64(0.5),  # a float subclass
     "add": lambda x, y, m: x + y,
     "sub": lambda x, y, m: x - y,
     "mul": lambda x, y, m: x * y,
@@ -543,15 +543,15 @@ DTYPE_CASES = {
     "relu": lambda x, y, m: (x - 1.0).relu(),
     "matmul": lambda x, y, m: x @ m,
     "sum": lambda x, y, m: x.sum(),
-    "sum axis": lambda x, y, m: x.sum(axis=1, keepdims=True),
+    "sum_axis": lambda x, y, m: x.sum(axis=1, keepdims=True),
     "mean": lambda x, y, m: x.mean(),
-    "mean axis": lambda x, y, m: x.mean(axis=(0, 2)),
+    "mean_axis": lambda x, y, m: x.mean(axis=(0, 2)),
     "max": lambda x, y, m: x.max(axis=-1),
     "reshape": lambda x, y, m: x.reshape(6, -1),
     "transpose": lambda x, y, m: x.transpose(2, 0, 1),
     "flatten": lambda x, y, m: x.flatten(1),
-    "getitem basic": lambda x, y, m: x[:, ::-1, 1],
-    "getitem array": lambda x, y, m: x[[0, 0, 1], :, [2, 2, 0]],
+    "getitem_basic": lambda x, y, m: x[:, ::-1, 1],
+    "getitem_array": lambda x, y, m: x[[0, 0, 1], :, [2, 2, 0]],
 }
 
 
