@@ -127,7 +127,7 @@ def main():
     if torch is not None:
         print(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
     results = []
-    print(f"\n| setting | minigrad ms | PyTorch ms | ratio (min–max) |\n|---|---:|---:|---:|")
+    print("\n| setting | minigrad ms | PyTorch ms | ratio (min–max) |\n|---|---:|---:|---:|")
     for name, factory, batch, resolutions in SETTINGS:
         if args.only and args.only not in name:
             continue

@@ -5,7 +5,7 @@ gradient there alone; like PyTorch, the first maximum in row-major window
 order wins a tie.
 """
 from minigrad.backend import get_array_module
-from minigrad.ops.conv import _geometry, _pair
+from minigrad.ops.conv import _check_4d, _geometry, _pair
 from minigrad.tensor import Function, ShapeError
 
 __all__ = ["global_avg_pool2d", "global_max_pool2d", "max_pool2d"]
@@ -139,9 +139,9 @@ class GlobalAvgPool2d(Function):
         return (xp.broadcast_to(grad, self.x_shape),)
 
 
-def _check_4d(op, x):
-    if x.ndim != 4:
-        raise ShapeError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+def _check_image(op, x):
+    """A 4-D input with at least one pixel per channel."""
+    _check_4d(op, x)
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ShapeError(f"{op}: the input has no pixels (shape {x.shape})")
 
@@ -149,7 +149,7 @@ def _check_4d(op, x):
 def max_pool2d(x, kernel_size, stride=None):
     """Max over KH×KW windows moved by ``stride`` (default: the kernel size);
     the output size is rounded down, as in PyTorch."""
-    _check_4d("max_pool2d", x)
+    _check_image("max_pool2d", x)
     stride = kernel_size if stride is None else stride
     kernel = _pair(kernel_size, "kernel_size")
     if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
@@ -163,11 +163,11 @@ def max_pool2d(x, kernel_size, stride=None):
 
 def global_max_pool2d(x):
     """(N, C, H, W) → (N, C): the maximum of each channel, like adaptive_max_pool2d(x, 1)."""
-    _check_4d("global_max_pool2d", x)
+    _check_image("global_max_pool2d", x)
     return GlobalMaxPool2d.apply(x)
 
 
 def global_avg_pool2d(x):
     """(N, C, H, W) → (N, C): the mean of each channel."""
-    _check_4d("global_avg_pool2d", x)
+    _check_image("global_avg_pool2d", x)
     return GlobalAvgPool2d.apply(x)
