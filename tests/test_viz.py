@@ -137,6 +137,20 @@ def test_modules_are_clusters_holding_their_parameters_and_ops():
         assert len(labels) == 3  # the two parameters and the op that uses them
 
 
+def cluster_labels(dot):
+    """The first label line of every node, per cluster, in the order written."""
+    bodies = re.findall(r"subgraph cluster_\d+ \{\n(.*?)\n  \}", dot, re.DOTALL)
+    return [[label.split("\\n")[0] for _, label in NODE.findall(body)] for body in bodies]
+
+
+def test_only_dotted_names_make_modules_and_an_op_joins_one_module_only():
+    a, b, c = (minigrad.tensor(1.0, requires_grad=True) for _ in range(3))
+    assert cluster_labels(viz.to_dot(a * b + c, params={"m.a": a, "m.b": b, "c": c})) == [
+        ["m.a", "m.b", "Mul"]]
+    assert cluster_labels(viz.to_dot(a * b, params={"m.a": a, "n.b": b})) == [["m.a"], ["n.b"]]
+    assert cluster_labels(viz.to_dot(a * b, params={"a": a, "b": b})) == []
+
+
 def test_gradient_shape_and_norm_are_shown():
     w = minigrad.tensor([[3.0, 0.0]], requires_grad=True)
     s = minigrad.tensor(1.0, requires_grad=True)
