@@ -135,15 +135,13 @@ def backward_figure():
     for (row, col), grad in np.ndenumerate(grads[2]):
         if grad:
             outline(axes[0, 2], row, col, 1, 1, "#e6550d", inset=0.08)  # the argmax of its window
-    for col in range(3):  # arrows between the panels: forward on top, backward below
-        for row, (start, end), color in ((0, (col, col + 1), "#444444"),
-                                         (1, (col + 1, col), "#b2182b")):
-            begin, finish = (1.04, 0.5), (-0.04, 0.5)
-            if start > end:
-                begin, finish = finish, begin
-            fig.add_artist(ConnectionPatch(begin, finish, "axes fraction", "axes fraction",
-                                           axesA=axes[row, start], axesB=axes[row, end],
-                                           arrowstyle="-|>", mutation_scale=18, color=color))
+    arrow = dict(coordsA="axes fraction", coordsB="axes fraction", arrowstyle="-|>",
+                 mutation_scale=18)
+    for col in range(3):  # between neighbouring panels: forward on top, backward below
+        fig.add_artist(ConnectionPatch((1.04, 0.5), (-0.04, 0.5), axesA=axes[0, col],
+                                       axesB=axes[0, col + 1], color="#444444", **arrow))
+        fig.add_artist(ConnectionPatch((-0.04, 0.5), (1.04, 0.5), axesA=axes[1, col + 1],
+                                       axesB=axes[1, col], color="#b2182b", **arrow))
     fig.suptitle("Forward (top, left to right) and backward (bottom, right to left) through "
                  "conv 3×3 → ReLU → max-pool 2×2\nw = [[1, 0, −1], [2, 0, −2], [1, 0, −1]]; "
                  "orange boxes: each window's argmax, where max-pool sends the gradient",

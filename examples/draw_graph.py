@@ -1,7 +1,7 @@
 """Draw what minigrad records: a micrograd-sized expression, and the forward
 and backward of one training step of the fixed-resolution network.
 
-    python examples/draw_graph.py                   # into a new folder: graphs/, else graphs-2/, ...
+    python examples/draw_graph.py         # into a new folder: graphs/, else graphs-2/, ...
     python examples/draw_graph.py --out pictures --format png
 
 Each picture shows the ops (name and math), the leaf tensors (shape, dtype,
@@ -56,14 +56,15 @@ def new_folder(base="graphs"):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the pictures (default: a new folder graphs/, graphs-2/, ...)")
+                        help="folder for the pictures (default: a new folder graphs/, graphs-2/...)")
     parser.add_argument("--format", choices=("svg", "png"), default="svg")
     args = parser.parse_args(argv)
     out = args.out or new_folder()
     targets = [out / f"{name}.{suffix}" for name in NAMES for suffix in (args.format, "dot")]
     taken = [str(path) for path in targets if path.exists()]
     if taken:
-        parser.error(f"refusing to overwrite existing files: {', '.join(taken)}; choose another --out")
+        parser.error(f"refusing to overwrite existing files: {', '.join(taken)}; "
+                     "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     for name, (tensor, params) in zip(NAMES, (neuron(), training_step())):
         written = viz.draw(tensor, out / f"{name}.{args.format}", params=params)

@@ -63,19 +63,11 @@ def to_dot(tensor, params=None):
         return "\n".join(lines + ["}"]) + "\n"
     nodes = _graph_order(tensor.grad_fn)
     ids = {id(node): f"n{i}" for i, node in enumerate(nodes)}
-    modules = _modules(nodes, names)
-    for number, (module, members) in enumerate(_clusters(nodes, modules).items()):
-        indent = "  " if module is None else "    "
-        if module is not None:
-            lines.append(f"  subgraph cluster_{number} {{")
-            lines.append(f'    label={_quote(["module " + module])}; style=rounded; color=gray60;')
-        for node in members:
-            lines.append(indent + _node_line(ids[id(node)], node, names))
-        if module is not None:
-            lines.append("  }")
+    lines += _node_lines(nodes, ids, names)
     lines += _edge_lines(nodes, ids)
     lines.append(f"  out [{OUTPUT_STYLE}, label={_quote(_tensor_lines(tensor, names))}];")
-    lines.append(f"  {ids[id(tensor.grad_fn)]} -> out [label={_quote([_shape_text(tensor.shape)])}];")
+    last_op = ids[id(tensor.grad_fn)]
+    lines.append(f"  {last_op} -> out [label={_quote([_shape_text(tensor.shape)])}];")
     return "\n".join(lines + ["}"]) + "\n"
 
 
@@ -169,12 +161,19 @@ def _modules(nodes, names):
     return modules
 
 
-def _clusters(nodes, modules):
-    """Nodes grouped by module (None: no module), modules in data-flow order."""
-    clusters = {None: []}
+def _node_lines(nodes, ids, names):
+    """One line per node; the nodes of each module inside a DOT cluster."""
+    modules = _modules(nodes, names)
+    clusters = {None: []}  # module name → its nodes; None: nodes of no module
     for node in nodes:
         clusters.setdefault(modules.get(id(node)), []).append(node)
-    return clusters
+    lines = ["  " + _node_line(ids[id(node)], node, names) for node in clusters.pop(None)]
+    for number, (module, members) in enumerate(clusters.items()):
+        lines.append(f"  subgraph cluster_{number} {{")
+        lines.append(f'    label={_quote(["module " + module])}; style=rounded; color=gray60;')
+        lines += ["    " + _node_line(ids[id(node)], node, names) for node in members]
+        lines.append("  }")
+    return lines
 
 
 def _node_line(node_id, node, names):
