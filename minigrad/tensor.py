@@ -109,6 +109,7 @@ class Tensor:
     size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self._fn is None)
+    grad_fn = property(lambda self: self._fn)
 
     def __len__(self):
         return len(self.data)
