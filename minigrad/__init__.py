@@ -2,12 +2,16 @@
 
 Read it in this order: backend.py, tensor.py, ops/ (elementwise, reduce,
 shape, linalg, conv, pool, loss), nn/, optim/, models.py.
+
+As in PyTorch, ``import minigrad`` also brings ``minigrad.nn``,
+``minigrad.optim`` and ``minigrad.functional`` (also ``minigrad.nn.functional``).
 """
+from minigrad import functional, nn, optim
 from minigrad.backend import DeviceMismatchError, GPUUnavailableError, manual_seed
 from minigrad.tensor import ShapeError, Tensor, is_grad_enabled, no_grad, tensor
 
 __all__ = [
-    "DeviceMismatchError", "GPUUnavailableError", "ShapeError", "Tensor",
-    "is_grad_enabled", "manual_seed", "no_grad", "tensor",
+    "DeviceMismatchError", "GPUUnavailableError", "ShapeError", "Tensor", "functional",
+    "is_grad_enabled", "manual_seed", "nn", "no_grad", "optim", "tensor",
 ]
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 """The backend: device names, array modules, transfers, clear errors when the
 GPU is missing or devices are mixed, the seeded host RNG, and the CuPy
 stand-in's guard against NumPy leaks."""
+import contextlib
 import importlib.abc
 import importlib.util
 import sys
@@ -20,7 +21,7 @@ STAND_IN = getattr(backend.gpu_module(), "is_stand_in", False)
 # ----- mixing devices --------------------------------------------------------------------
 
 @pytest.mark.parametrize("op", [
-    lambda a, b: a + b, lambda a, b: b * a, lambda a, b: a @ b.T, lambda a, b: b - a,
+    lambda a, b: a + b, lambda a, b: b * a, lambda a, b: a @ b, lambda a, b: b - a,
 ], ids=["add", "mul", "matmul", "sub"])
 def test_mixing_devices_raises_naming_both(op):
     cpu = on("cpu", np.ones((2, 2)))
@@ -102,16 +103,23 @@ def test_non_arrays_are_refused():
 
 # ----- a missing or broken GPU -----------------------------------------------------------
 
-@pytest.fixture
-def no_gpu(monkeypatch):
-    """Forget the GPU module for one test, then put the stand-in (or CuPy) back."""
+@contextlib.contextmanager
+def gpu_forgotten(monkeypatch):
+    """Forget the GPU module inside, then put the stand-in (or CuPy) back."""
     previous = backend.gpu_module()
     backend.set_gpu_module(None)
     monkeypatch.delitem(sys.modules, "cupy", raising=False)
     try:
-        yield monkeypatch
+        yield
     finally:
         backend.set_gpu_module(previous)
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """The GPU module forgotten for one test; ``monkeypatch`` to fake a CuPy install."""
+    with gpu_forgotten(monkeypatch):
+        yield monkeypatch
 
 
 class _BrokenCupyFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -193,10 +201,15 @@ def test_a_working_cupy_is_found(no_gpu):
     assert Tensor([1.0], device="gpu").device == "gpu"
 
 
-def test_the_stand_in_is_back_after_the_fixture():
-    # Runs after the tests above (file order): the fixture must have restored the GPU module.
-    xp = backend.gpu_module()
-    assert backend.device_of(xp.ones(1)) == "gpu"
+def test_the_gpu_module_is_back_after_forgetting_it(monkeypatch):
+    before = backend.gpu_module()
+    with pytest.raises(KeyError):
+        with gpu_forgotten(monkeypatch):
+            monkeypatch.setitem(sys.modules, "cupy", None)
+            with pytest.raises(GPUUnavailableError):
+                backend.gpu_module()
+            raise KeyError("a failing test body")
+    assert backend.gpu_module() is before
     assert (on("gpu", np.ones(2)) * 2).device == "gpu"
 
 

@@ -5,6 +5,7 @@ CPU stand-in for it that refuses NumPy, see conftest).
 """
 import gc
 import importlib
+import inspect
 import weakref
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import minigrad
 from minigrad import Tensor, backend, is_grad_enabled, no_grad
+from minigrad.testing import compare_with_torch
 from helpers import DEVICES, host, on
 
 TAPE = importlib.import_module("minigrad.tensor")  # the module; `minigrad.tensor` is the function
@@ -90,21 +92,56 @@ def test_ten_thousand_op_chain_backward_without_recursion_error(device):
     np.testing.assert_allclose(host(y), np.array([1.0, 2.0]) * 1.0001 ** steps, rtol=1e-9)
 
 
-def _released(tensor):
-    """The op that made ``tensor`` is gone, or has let go of what it saved."""
-    return tensor._fn is None or getattr(tensor._fn, "released", False)
-
-
 @pytest.mark.parametrize("device", DEVICES)
 def test_backward_releases_the_graph(device):
     x = on(device, np.array([1.0, 2.0]))
     y = x * 3
     out = (y + 1).sum()
-    assert not _released(out) and not _released(y)
+    assert not out.grad_fn.released and not y.grad_fn.released
     out.backward()
-    assert _released(out)
-    assert _released(y)
-    assert x.grad is not None
+    assert out.grad_fn.released and y.grad_fn.released
+    np.testing.assert_array_equal(host(x.grad), [3.0, 3.0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_grad_fn_and_the_tape_it_records(device):
+    x, w = on(device, np.ones((2, 3))), on(device, np.ones(3))
+    constant = on(device, np.ones((2, 3)), requires_grad=False)
+    y = x * w
+    s = y + constant
+    z = s.sum()
+    assert x.grad_fn is None and x.is_leaf and not z.is_leaf
+    assert type(y.grad_fn).__name__ == "Mul" and type(z.grad_fn).__name__ == "Sum"
+    assert z.grad_fn.parents[0] is s.grad_fn          # an op's input made by an op
+    assert s.grad_fn.parents[0] is y.grad_fn and s.grad_fn.parents[1] is None  # a constant
+    assert y.grad_fn.parents[0] is x and y.grad_fn.parents[1] is w  # leaves themselves
+    assert y.grad_fn.input_shapes == [(2, 3), (3,)]
+    with pytest.raises(AttributeError):
+        y.grad_fn = None  # read-only, as in PyTorch
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_leaf_gradients_never_share_an_array(device):
+    # Add hands its gradient to both inputs as one array; a seed is the caller's.
+    # Each leaf's .grad must be its own array, or the next backward corrupts them.
+    xp = xp_for(device)
+    a, b = on(device, np.array([1.0, 2.0])), on(device, np.array([3.0, 4.0]))
+    seed = xp.ones(2)
+    (a + b).backward(seed)
+    for first, second in [(a.grad, b.grad), (a.grad, seed), (b.grad, seed)]:
+        assert not xp.shares_memory(first, second)
+    (a + b).backward(seed)
+    np.testing.assert_array_equal(host(a.grad), [2.0, 2.0])
+    np.testing.assert_array_equal(host(b.grad), [2.0, 2.0])
+    np.testing.assert_array_equal(host(seed), [1.0, 1.0])
+    seed[...] = 7.0
+    np.testing.assert_array_equal(host(a.grad), [2.0, 2.0])
+    leaf = on(device, np.array([5.0, 6.0]))
+    leaf.backward(seed)  # a leaf as the root: its gradient is a copy of the seed
+    assert not xp.shares_memory(leaf.grad, seed)
+    leaf.backward(seed)
+    np.testing.assert_array_equal(host(leaf.grad), [14.0, 14.0])
+    np.testing.assert_array_equal(host(seed), [7.0, 7.0])
 
 
 def test_backward_frees_what_forward_saved():
@@ -124,32 +161,59 @@ def test_backward_frees_what_forward_saved():
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_backward_through_a_released_graph_is_not_silently_wrong(device):
-    # Two losses share h. After the first backward has released h's op, the
-    # second may raise (PyTorch does) or give the right gradient, but must not
-    # quietly stop at h and leave x without its share.
+def test_backward_through_a_released_graph_raises_and_adds_nothing(device):
+    # Two losses share h. The first backward releases h's op; the second must
+    # raise (as PyTorch does) before any leaf receives a partial gradient.
     x = on(device, np.array([1.0, 2.0]))
     h = x * 3
     first, second = (h * 2).sum(), (h * 5).sum()
     first.backward()
-    np.testing.assert_allclose(host(x.grad), [6.0, 6.0])
-    try:
+    np.testing.assert_array_equal(host(x.grad), [6.0, 6.0])
+    with pytest.raises(RuntimeError, match="released.*retain_graph=True"):
         second.backward()
-    except RuntimeError:
-        return
-    np.testing.assert_allclose(host(x.grad), [21.0, 21.0])
+    np.testing.assert_array_equal(host(x.grad), [6.0, 6.0])
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_second_backward_on_the_same_output_is_not_silently_ignored(device):
+def test_second_backward_on_the_same_output_raises(device):
     x = on(device, np.array([1.0, 2.0]))
     y = (x * x).sum()
     y.backward()
-    try:
+    with pytest.raises(RuntimeError, match="released.*retain_graph=True"):
         y.backward()
-    except RuntimeError:
-        return
-    np.testing.assert_allclose(host(x.grad), [4.0, 8.0])  # accumulated twice
+    np.testing.assert_array_equal(host(x.grad), [2.0, 4.0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_retain_graph_keeps_the_graph_for_a_second_backward(device):
+    values = np.array([1.0, -2.0, 0.5])
+    x = on(device, values)
+    h = x * x
+    first, second = (h * 2).sum(), (h * 5).sum()
+    first.backward(retain_graph=True)
+    assert not first.grad_fn.released and not h.grad_fn.released
+    second.backward()  # h's op is still there: x gets 2·2x + 5·2x, as in PyTorch
+    np.testing.assert_allclose(host(x.grad), 14 * values, rtol=1e-12)
+    assert second.grad_fn.released and h.grad_fn.released
+    with pytest.raises(RuntimeError, match="released"):
+        first.backward()  # second released the shared part
+    y = (x * 3).sum()
+    y.backward(retain_graph=True)
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(host(x.grad), 14 * values + 9, rtol=1e-12)
+
+
+def test_retain_graph_matches_torch():
+    torch = pytest.importorskip("torch")
+    values = np.array([0.5, -1.5, 2.0])
+    x, t = on("cpu", values), torch.tensor(values, requires_grad=True)
+    for leaf in (x, t):
+        h = (leaf * leaf).exp()
+        (h * 2).sum().backward(retain_graph=True)
+        (h * -3).sum().backward(retain_graph=True)
+        h.sum().backward()
+    np.testing.assert_allclose(host(x.grad), t.grad.numpy(), rtol=1e-12)
 
 
 def test_leaves_and_intermediates():
@@ -215,9 +279,9 @@ def test_no_grad_context_records_nothing(device, grad_mode):
         assert not is_grad_enabled()
         y = (x * 2 + 1).sum()
     assert is_grad_enabled()
-    assert not y.requires_grad and y._fn is None
+    assert not y.requires_grad and y.grad_fn is None
     z = x * 2  # recording is back on
-    assert z.requires_grad and z._fn is not None
+    assert z.requires_grad and z.grad_fn is not None
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -230,7 +294,7 @@ def test_no_grad_decorator_records_nothing(device, grad_mode):
     x = on(device, np.array([1.0, 2.0]))
     y = step(x)
     assert is_grad_enabled()
-    assert not y.requires_grad and y._fn is None
+    assert not y.requires_grad and y.grad_fn is None
 
 
 def test_no_grad_restores_state_after_an_exception(grad_mode):
@@ -265,7 +329,7 @@ def test_detach_cuts_the_graph_and_shares_data(device):
     values = np.array([1.0, -2.0, 3.0])
     x = on(device, values)
     d = (x * 1).detach()
-    assert not d.requires_grad and d._fn is None
+    assert not d.requires_grad and d.grad_fn is None
     np.testing.assert_array_equal(host(d), values)
     # d is a constant: d(x * d)/dx = d, not 2x
     (x * d).sum().backward()
@@ -325,20 +389,56 @@ def test_float64_and_float32_arrays_keep_their_dtype(device):
     assert (x64 * 2.5 + 1).dtype == np.float64
 
 
+def other_device(device):
+    return "gpu" if device == "cpu" else "cpu"
+
+
 @pytest.mark.parametrize("device", DEVICES)
-def test_to_round_trip(device):
-    other = "gpu" if device == "cpu" else "cpu"
+def test_to_moves_the_data(device):
     values = np.arange(6.0).reshape(2, 3)
-    x = on(device, values)
-    moved = x.to(other)
-    assert moved.device == other
-    assert moved.requires_grad
+    x = on(device, values, requires_grad=False)
+    moved = x.to(other_device(device))
+    assert moved.device == other_device(device) and moved.dtype == np.float64
+    assert moved.is_leaf and not moved.requires_grad  # nothing to record for a constant
     back = moved.to(device)
     assert back.device == device
     np.testing.assert_array_equal(back.numpy(), values)
     assert x.to(device) is x
     assert x.to("cuda").device == "gpu"
     assert x.to("CPU").device == "cpu"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_to_keeps_the_graph(device):
+    # As in PyTorch: the move is an op; its backward moves the gradient back.
+    x = on(device, np.array([1.0, -2.0, 3.0]))
+    y = (x * 3).to(other_device(device))
+    assert y.device == other_device(device) and y.requires_grad and not y.is_leaf
+    assert type(y.grad_fn).__name__ == "ToDevice"
+    y.sum().backward()
+    assert x.grad is not None and backend.device_of(x.grad) == device
+    np.testing.assert_array_equal(host(x.grad), [3.0, 3.0, 3.0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_to_of_a_leaf_sends_gradients_across_and_back(device):
+    there = other_device(device)
+    x = on(device, np.array([1.0, 2.0]))
+    w = on(there, np.array([3.0, -4.0]))
+    y = x.to(there) * w
+    z = (y.to(device) * x).sum()  # x reaches z on two paths: via the other device and directly
+    z.backward()
+    np.testing.assert_array_equal(host(x.grad), 2 * np.array([3.0, -4.0]) * [1.0, 2.0])
+    np.testing.assert_array_equal(host(w.grad), [1.0, 4.0])
+    assert backend.device_of(x.grad) == device and backend.device_of(w.grad) == there
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_to_under_no_grad_records_nothing(device, grad_mode):
+    x = on(device, np.array([1.0, 2.0]))
+    with no_grad():
+        moved = x.to(other_device(device))
+    assert moved.is_leaf and not moved.requires_grad
 
 
 # ----- operators --------------------------------------------------------------------------
@@ -353,7 +453,6 @@ def test_operators_match_numpy(device):
         "*": (a * b, a_val * b_val), "/": (a / b, a_val / b_val),
         "**": (a ** 2, a_val ** 2), "@": (a @ b, a_val @ b_val),
         "neg": (-a, -a_val), "index": (a[1], a_val[1]), "index2": (a[:, 0], a_val[:, 0]),
-        ".T": (a.T, a_val.T),
     }
     for name, (ours, expected) in cases.items():
         assert isinstance(ours, Tensor), name
@@ -434,3 +533,118 @@ def test_indexing_reads_like_numpy(device):
         np.testing.assert_array_equal(host(x[index]), values[index], err_msg=str(index))
     index = Tensor([1, 1, 0], device=device)
     np.testing.assert_array_equal(host(x[index]), values[[1, 1, 0]])
+
+
+# ----- methods are the functions of minigrad.ops ----------------------------------------------
+
+X = object()  # stands for the tensor itself in the expected calls
+M = np.ones((4, 2))
+
+DELEGATION = [  # (expression, ops family, function, expected positional args, keyword args)
+    (lambda x: x + 2, "elementwise", "add", (X, 2), {}),
+    (lambda x: 2 + x, "elementwise", "add", (2, X), {}),
+    (lambda x: x - 2, "elementwise", "sub", (X, 2), {}),
+    (lambda x: 2 - x, "elementwise", "sub", (2, X), {}),
+    (lambda x: x * 2, "elementwise", "mul", (X, 2), {}),
+    (lambda x: 2 * x, "elementwise", "mul", (2, X), {}),
+    (lambda x: x / 2, "elementwise", "div", (X, 2), {}),
+    (lambda x: 2 / x, "elementwise", "div", (2, X), {}),
+    (lambda x: x ** 2, "elementwise", "pow", (X, 2), {}),
+    (lambda x: 2 ** x, "elementwise", "pow", (2, X), {}),
+    (lambda x: -x, "elementwise", "neg", (X,), {}),
+    (lambda x: x @ M, "linalg", "matmul", (X, M), {}),
+    (lambda x: M @ x, "linalg", "matmul", (M, X), {}),
+    (lambda x: x[1, ::2], "shape", "getitem", (X, (1, slice(None, None, 2))), {}),
+    (lambda x: x.exp(), "elementwise", "exp", (X,), {}),
+    (lambda x: x.log(), "elementwise", "log", (X,), {}),
+    (lambda x: x.relu(), "elementwise", "relu", (X,), {}),
+    (lambda x: x.maximum(M), "elementwise", "maximum", (X, M), {}),
+    (lambda x: x.minimum(M), "elementwise", "minimum", (X, M), {}),
+    (lambda x: x.clamp(min=-1, max=1), "elementwise", "clamp", (X,), {"min": -1, "max": 1}),
+    (lambda x: x.clamp(0.5), "elementwise", "clamp", (X, 0.5), {}),
+    (lambda x: x.sum(), "reduce", "sum", (X,), {}),
+    (lambda x: x.sum(dim=1, keepdim=True), "reduce", "sum", (X,), {"dim": 1, "keepdim": True}),
+    (lambda x: x.mean((0, 2)), "reduce", "mean", (X, (0, 2)), {}),
+    (lambda x: x.max(), "reduce", "max", (X,), {}),
+    (lambda x: x.max(1), "reduce", "max", (X, 1), {}),
+    (lambda x: x.amax(dim=-1, keepdim=True), "reduce", "amax", (X,), {"dim": -1, "keepdim": True}),
+    (lambda x: x.reshape(4, 6), "shape", "reshape", (X, 4, 6), {}),
+    (lambda x: x.reshape((4, 6)), "shape", "reshape", (X, (4, 6)), {}),
+    (lambda x: x.transpose(0, 2), "shape", "transpose", (X, 0, 2), {}),
+    (lambda x: x.permute(2, 0, 1), "shape", "permute", (X, 2, 0, 1), {}),
+    (lambda x: x.flatten(), "shape", "flatten", (X,), {}),
+    (lambda x: x.flatten(start_dim=1, end_dim=2), "shape", "flatten", (X,),
+     {"start_dim": 1, "end_dim": 2}),
+    (lambda x: x.T, "shape", "permute", (X, 2, 1, 0), {}),
+]
+
+
+def _same(actual, expected, x):
+    if expected is X:
+        return actual is x
+    if isinstance(expected, np.ndarray):
+        return actual is expected
+    return type(actual) is type(expected) and actual == expected
+
+
+@pytest.mark.parametrize("expression, family, name, args, kwargs", DELEGATION,
+                         ids=[f"{case[2]}-{i}" for i, case in enumerate(DELEGATION)])
+def test_each_method_calls_its_ops_function(monkeypatch, expression, family, name, args, kwargs):
+    calls, result = [], object()
+
+    def recorder(*call_args, **call_kwargs):
+        calls.append((call_args, call_kwargs))
+        return result
+
+    monkeypatch.setattr(importlib.import_module(f"minigrad.ops.{family}"), name, recorder,
+                        raising=False)
+    x = Tensor(np.ones((2, 3, 4)))
+    assert expression(x) is result
+    assert len(calls) == 1
+    call_args, call_kwargs = calls[0]
+    assert len(call_args) == len(args), call_args
+    assert all(_same(a, e, x) for a, e in zip(call_args, args)), call_args
+    assert call_kwargs == kwargs
+
+
+def _contract_ops_merged():
+    """True once minigrad.ops has every function contracts.md names for Tensor methods."""
+    wanted = {"elementwise": ["maximum", "minimum", "clamp"], "reduce": ["amax"],
+              "shape": ["permute"]}
+    for family, names in wanted.items():
+        module = importlib.import_module(f"minigrad.ops.{family}")
+        if not all(hasattr(module, name) for name in names):
+            return False
+    reduce_ops = importlib.import_module("minigrad.ops.reduce")
+    return "dim" in inspect.signature(reduce_ops.sum).parameters
+
+
+METHODS_VS_TORCH = [  # (ours, PyTorch's), both on (x, y), two (2, 3, 4) float64 tensors
+    (lambda x, y: x.sum(dim=1, keepdim=True), lambda x, y: x.sum(dim=1, keepdim=True)),
+    (lambda x, y: x.mean(dim=(0, 2)), lambda x, y: x.mean(dim=(0, 2))),
+    (lambda x, y: x.max(), lambda x, y: x.max()),
+    (lambda x, y: x.max(dim=1).values, lambda x, y: x.max(dim=1).values),
+    (lambda x, y: x.amax(dim=-1, keepdim=True), lambda x, y: x.amax(dim=-1, keepdim=True)),
+    (lambda x, y: x.clamp(min=-0.5, max=0.5), lambda x, y: x.clamp(min=-0.5, max=0.5)),
+    (lambda x, y: x.maximum(y) + x.minimum(y) * 3, lambda x, y: x.maximum(y) + x.minimum(y) * 3),
+    (lambda x, y: x.transpose(0, 2), lambda x, y: x.transpose(0, 2)),
+    (lambda x, y: x.permute(2, 0, 1), lambda x, y: x.permute(2, 0, 1)),
+    (lambda x, y: x.T, lambda x, y: x.permute(2, 1, 0)),  # torch's .T is for 2-D
+    (lambda x, y: x.flatten(1, 2), lambda x, y: x.flatten(1, 2)),
+    (lambda x, y: x.flatten(), lambda x, y: x.flatten()),
+    (lambda x, y: x.reshape(4, 6) @ y.reshape(6, 4), lambda x, y: x.reshape(4, 6) @ y.reshape(6, 4)),
+    (lambda x, y: 2 ** x - 1 / y, lambda x, y: 2 ** x - 1 / y),
+    (lambda x, y: (x * x).log() + y.exp() - (3 - x).relu(),
+     lambda x, y: (x * x).log() + y.exp() - (3 - x).relu()),
+]
+
+
+@pytest.mark.skipif(not _contract_ops_merged(), reason="the ops of contracts.md are not merged")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", range(len(METHODS_VS_TORCH)))
+def test_methods_match_torch(device, case):
+    pytest.importorskip("torch")
+    ours, theirs = METHODS_VS_TORCH[case]
+    rng = np.random.default_rng(case)
+    x, y = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    assert compare_with_torch(ours, theirs, x, y, device=device)

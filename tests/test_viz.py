@@ -3,7 +3,6 @@
 Drawing tests need Graphviz's `dot`: they skip without it, except under CI
 (env CI set), where a missing `dot` is a failure.
 """
-import inspect
 import os
 import re
 import shutil
@@ -24,12 +23,6 @@ EDGE = re.compile(r"^\s*(\w+) -> (\w+) \[label=\"([^\"]*)\"\];$", re.MULTILINE)
 NODE = re.compile(r"^\s*(\w+) \[[^\]]*label=\"((?:[^\"\\]|\\.)*)\"\];$", re.MULTILINE)
 
 
-def keep_graph_backward(tensor):
-    """backward(retain_graph=True); skips until the tape rewrite (which adds
-    retain_graph) is merged. The lead removes this skip at merge."""
-    if "retain_graph" not in inspect.signature(Tensor.backward).parameters:
-        pytest.skip("Tensor.backward does not accept retain_graph yet")
-    tensor.backward(retain_graph=True)
 
 
 def need_dot():
@@ -165,11 +158,11 @@ def test_gradient_shape_and_norm_are_shown():
 def test_gradients_after_backward_with_retain_graph(device):
     a = on(device, np.array([[3.0, 4.0], [0.0, 12.0]], dtype=np.float32))
     loss = (a * a).sum() / 2  # d loss / da = a: norm 13
-    keep_graph_backward(loss)
+    loss.backward(retain_graph=True)
     assert ["a", "(2, 2) float32", "grad (2, 2), norm 13"] in nodes(
         viz.to_dot(loss, params={"a": a})).values()
     out, leaves = neuron(device)
-    keep_graph_backward(out)
+    out.backward(retain_graph=True)
     labels = list(nodes(viz.to_dot(out, params=leaves)).values())
     assert ["x1", "() float32", "value 2", "grad -1.5"] in labels  # d out / d x1 = w1
     assert ["b", "() float32", "value 3", "grad 1"] in labels
@@ -239,7 +232,7 @@ def test_a_training_step_renders_as_svg_and_png(tmp_path):
     svg = viz.draw(loss, tmp_path / "forward.svg", params=params)
     text = svg.read_text(encoding="utf-8")
     assert "<svg" in text and "0.weight" in text and "module 10" in text
-    keep_graph_backward(loss)
+    loss.backward(retain_graph=True)
     viz.draw(loss, tmp_path / "step.svg", params=params)
     text = (tmp_path / "step.svg").read_text(encoding="utf-8")
     assert "grad (16, 1, 3, 3), norm" in text and "10.bias" in text
@@ -277,7 +270,6 @@ def run_example(*args, cwd):
 
 def test_example_draws_into_a_new_folder(tmp_path):
     need_dot()
-    keep_graph_backward(minigrad.tensor(1.0, requires_grad=True) * 2)  # skip before the merge
     (tmp_path / "graphs").mkdir()  # taken: the example picks graphs-2
     result = run_example(cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,14 @@
-"""Modules: ``import minigrad.nn as nn``."""
+"""Modules: ``import minigrad.nn as nn``; ``import minigrad.nn.functional as F``."""
+import sys
+
+from minigrad import functional
 from minigrad.nn.layers import (Conv2d, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Linear,
                                 MaxPool2d, ReLU)
 from minigrad.nn.module import Module, Parameter, Sequential
 
 __all__ = ["Conv2d", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d",
-           "Module", "Parameter", "ReLU", "Sequential"]
+           "Module", "Parameter", "ReLU", "Sequential", "functional"]
+
+# As `import torch.nn.functional as F` in PyTorch: the name minigrad.nn.functional
+# is minigrad.functional itself, one module under two names.
+sys.modules[f"{__name__}.functional"] = functional

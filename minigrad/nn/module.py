@@ -80,20 +80,25 @@ class Module:
         return {name: p.numpy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; names, shapes and dtypes must match exactly."""
+        """Copy arrays into the parameters; names, shapes and dtypes must match exactly.
+
+        ``state`` maps names to NumPy or CuPy arrays, tensors, or PyTorch
+        tensors: a ``torch.nn.Module.state_dict()`` of the same layout loads
+        as it is. Every mismatch is listed in one error, before anything is copied.
+        """
         params = dict(self.named_parameters())
-        problems = [f"missing {name!r}" for name in params if name not in state]
-        problems += [f"unexpected {name!r}" for name in state if name not in params]
+        arrays = {name: _host_array(value) for name, value in state.items()}
+        problems = [f"missing {name!r}" for name in params if name not in arrays]
+        problems += [f"unexpected {name!r}" for name in arrays if name not in params]
         for name, p in params.items():
-            if name in state:
-                value = state[name]
-                if tuple(value.shape) != p.shape or np.dtype(value.dtype) != p.dtype:
-                    problems.append(f"{name!r}: expected {p.shape} {p.dtype}, "
-                                    f"got {tuple(value.shape)} {np.dtype(value.dtype)}")
+            value = arrays.get(name)
+            if value is not None and (value.shape != p.shape or value.dtype != p.dtype):
+                problems.append(f"{name!r}: expected {p.shape} {p.dtype}, "
+                                f"got {value.shape} {value.dtype}")
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for name, p in params.items():
-            p.data = backend.to_device(np.array(state[name]), p.device)
+            p.data = backend.to_device(arrays[name], p.device)
 
     def extra_repr(self):
         return ""
@@ -104,6 +109,18 @@ class Module:
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         return f"{type(self).__name__}(\n" + "\n".join(children) + "\n)"
+
+
+def _host_array(value):
+    """A NumPy copy of an array, a tensor, or a PyTorch tensor (recognised by its
+    ``detach`` method, so torch is never imported here)."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if backend.is_array(value):
+        return np.array(backend.to_device(value, "cpu"))
+    if hasattr(value, "detach"):  # PyTorch: may require grad or live on a GPU
+        value = value.detach().cpu().numpy()
+    return np.array(value)
 
 
 class Sequential(Module):
