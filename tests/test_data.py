@@ -437,9 +437,7 @@ def test_resize_images():
 
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_real_varres(real_data, varres_cache, split):
-    start = time.perf_counter()
     groups = load_varres(real_data, split, cache_dir=varres_cache)
-    print(f"load_varres({split!r}): {time.perf_counter() - start:.1f} s")
     assert list(groups) == [(side, side) for side in (32, 48, 64)]
     assert {shape[0]: len(labels) for shape, (_, labels) in groups.items()} == VARRES_SIZES[split]
     counts = TRAIN_COUNTS if split == "train" else TEST_COUNTS

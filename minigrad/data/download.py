@@ -110,8 +110,8 @@ def _needs_download(target, name, redownload):
     raise ChecksumMismatchError(
         f"{target}: this is not the published {name}.gz: {problem}. The file was left "
         "untouched. To replace it with a fresh download on purpose, run train_mnist.py "
-        f"with --redownload (in Python: redownload=True); the file is first moved aside "
-        f"to {_aside_name(target).name}."
+        "with --redownload (in Python: redownload=True): once a verified copy has arrived, "
+        f"this file is moved aside to {_aside_name(target).name}, never deleted."
     )
 
 

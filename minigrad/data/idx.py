@@ -59,7 +59,7 @@ def read_idx(path, ndim=None):
             header_size = 4 + 4 * len(dims)
             _check_payload_fits(path, compressed, header_size, payload_size, dims)
             data = _read_payload(stream, path, payload_size, dims)
-            _check_nothing_follows(stream, path, compressed, payload_size, dims)
+            _check_nothing_follows(stream, path, payload_size, dims)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ValueError(f"{path}: corrupt gzip file ({error})") from error
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
@@ -142,23 +142,22 @@ def _read_payload(stream, path, payload_size, dims):
     return data
 
 
-def _check_nothing_follows(stream, path, compressed, payload_size, dims):
+def _check_nothing_follows(stream, path, payload_size, dims):
     """Raise ValueError if bytes follow the payload.
 
     Damaged bytes inside a gzip stream often decompress to MORE data, and
-    gzip checks its CRC only at the end of the stream: so for a gzip file
-    read on (up to payload_size more bytes), letting the CRC check report a
-    corrupt file as such rather than as trailing bytes.
+    gzip checks its CRC only at the end of the stream: so read on to the end
+    (at most about payload_size more bytes), letting the CRC check report a
+    corrupt gzip file as such rather than as trailing bytes.
     """
-    extra = len(stream.read(CHUNK_SIZE))
-    if not extra:
-        return
-    while compressed and extra <= payload_size:
+    extra = 0
+    while extra <= payload_size:
         chunk = stream.read(CHUNK_SIZE)
         if not chunk:
             break
         extra += len(chunk)
-    raise ValueError(
-        f"{path}: unexpected bytes after the {payload_size:,} bytes of data "
-        f"declared by the header ({_dims_text(dims)})"
-    )
+    if extra:
+        raise ValueError(
+            f"{path}: unexpected bytes after the {payload_size:,} bytes of data "
+            f"declared by the header ({_dims_text(dims)})"
+        )

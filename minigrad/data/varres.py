@@ -47,7 +47,8 @@ MIN_SIDE = 8      # the variable-resolution network's smallest input (models.var
 MAX_SIDE = 512    # the real images are at most 64 px; larger ones are skipped
 MAX_LISTED = 5    # skipped files named in the warning
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_COLOUR_TYPES = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale + alpha", 6: "RGBA"}
+PNG_COLOUR_TYPES = {0: "grayscale", 2: "RGB colour", 3: "palette colour", 4: "grayscale with alpha",
+                    6: "RGB colour with alpha"}
 
 
 def find_varres(data_dir):
@@ -134,8 +135,8 @@ def png_size(data, where):
     width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
     if (bit_depth, colour_type) != (8, 0):
         kind = PNG_COLOUR_TYPES.get(colour_type, f"colour type {colour_type}")
-        raise ValueError(f"{where}: a {bit_depth}-bit {kind} PNG; mnist-varres images must be "
-                         "8-bit grayscale (mode L)")
+        raise ValueError(f"{where}: the image is in {kind}, {bit_depth} bits per sample; "
+                         "mnist-varres images must be 8-bit grayscale (mode L)")
     return width, height
 
 
@@ -188,8 +189,9 @@ def _decode_png(data, where):
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             return np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
-            ValueError) as error:
+    except UnidentifiedImageError as error:  # its message shows only an object's address
+        raise ValueError(f"{where}: not a readable PNG image (Pillow cannot identify it)") from error
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ValueError(f"{where}: not a readable PNG image ({error})") from error
 
 
