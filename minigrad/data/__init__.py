@@ -1,25 +1,26 @@
 """Datasets for minigrad: MNIST (IDX) and mnist-varres (PNG), batching, augmentation.
 
-Only numpy and the standard library are imported here; Pillow is imported
-when PNGs are decoded or images resized. Nothing else from minigrad is used:
-functions that work on device arrays take the array module `xp` as an
-argument.
+Only numpy, the standard library and minigrad.fileio (the atomic writer) are
+imported here; Pillow is imported when PNGs are decoded or images resized.
+Nothing else from minigrad is used: functions that work on device arrays
+take the array module `xp` as an argument.
 """
 
 from .augment import affine_warp, augment_batch
 from .batching import count_batches, iterate_batches, to_float
 from .cache import default_cache_dir
-from .download import DEFAULT_MIRRORS, DownloadError, download_mnist, verify_mnist_file
+from .download import (DEFAULT_MIRRORS, ChecksumMismatchError, DownloadError, download_mnist,
+                       verify_mnist_file)
 from .idx import read_idx
 from .mnist import find_mnist, load_mnist
 from .paths import resolve_data_dir
 from .resize import resize_groups, resize_images
-from .splits import limit_groups, split_groups, train_val_split
-from .tarsafe import safe_extract
+from .splits import limit_groups, split_groups
 from .varres import find_varres, load_varres
 
 __all__ = [
     "DEFAULT_MIRRORS",
+    "ChecksumMismatchError",
     "DownloadError",
     "affine_warp",
     "augment_batch",
@@ -36,9 +37,7 @@ __all__ = [
     "resize_groups",
     "resize_images",
     "resolve_data_dir",
-    "safe_extract",
     "split_groups",
     "to_float",
-    "train_val_split",
     "verify_mnist_file",
 ]

@@ -59,8 +59,9 @@ def read_idx(path, ndim=None):
             header_size = 4 + 4 * len(dims)
             _check_payload_fits(path, compressed, header_size, payload_size, dims)
             data = _read_payload(stream, path, payload_size, dims)
+            _check_nothing_follows(stream, path, payload_size, dims)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise ValueError(f"{path}: damaged gzip data ({error})") from error
+        raise ValueError(f"{path}: corrupt gzip file ({error})") from error
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
@@ -124,7 +125,7 @@ def _check_payload_fits(path, compressed, header_size, payload_size, dims):
 
 
 def _read_payload(stream, path, payload_size, dims):
-    """Read exactly payload_size bytes in chunks, then check nothing follows.
+    """Read exactly payload_size bytes in chunks.
 
     Reading in chunks means memory grows only with the data really present,
     whatever the header claims.
@@ -138,9 +139,25 @@ def _read_payload(stream, path, payload_size, dims):
                 f"{payload_size:,} bytes of data but only {len(data):,} are present"
             )
         data += chunk
-    if stream.read(1):
+    return data
+
+
+def _check_nothing_follows(stream, path, payload_size, dims):
+    """Raise ValueError if bytes follow the payload.
+
+    Damaged bytes inside a gzip stream often decompress to MORE data, and
+    gzip checks its CRC only at the end of the stream: so read on to the end
+    (at most about payload_size more bytes), letting the CRC check report a
+    corrupt gzip file as such rather than as trailing bytes.
+    """
+    extra = 0
+    while extra <= payload_size:
+        chunk = stream.read(CHUNK_SIZE)
+        if not chunk:
+            break
+        extra += len(chunk)
+    if extra:
         raise ValueError(
             f"{path}: unexpected bytes after the {payload_size:,} bytes of data "
             f"declared by the header ({_dims_text(dims)})"
         )
-    return data

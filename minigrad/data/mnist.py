@@ -52,16 +52,21 @@ def find_mnist(data_dir, split=None):
     return found
 
 
-def load_mnist(data_dir=None, split="train", download=True):
+def load_mnist(data_dir=None, split="train", download=True, redownload=False):
     """Load one MNIST split as (images uint8 (N, 28, 28), labels int64 (N,)).
 
     data_dir: see resolve_data_dir (argument, else MINIGRAD_DATA, else ./data).
     If files are missing and `download` is true, download_mnist is tried
-    first. Raises FileNotFoundError explaining where it looked and how to
-    point at a local copy if the files cannot be found or fetched.
+    first; it never replaces a file in ``DIR/mnist/`` that fails its
+    checksum (ChecksumMismatchError) unless `redownload` is true, which
+    re-downloads such files on purpose, moving the old ones aside (see
+    download_mnist). Raises FileNotFoundError explaining where it looked and
+    how to point at a local copy if the files cannot be found or fetched.
     """
     split = _check_split(split)
     data_dir = resolve_data_dir(data_dir)
+    if redownload:
+        download_mnist(data_dir, names=SPLIT_FILES[split], redownload=True)
     try:
         paths = find_mnist(data_dir, split)
     except FileNotFoundError as missing:

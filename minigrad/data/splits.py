@@ -1,4 +1,4 @@
-"""Seeded train/validation splits and subsets, for flat or grouped data.
+"""Seeded train/validation splits and subsets of grouped data.
 
 Grouped data is a dict (H, W) -> (images, labels), as load_varres returns.
 Selections on it are drawn uniformly over ALL images, whatever their group,
@@ -8,29 +8,22 @@ are sorted by class, contains every class.
 
 import numpy as np
 
-__all__ = ["limit_groups", "split_groups", "train_val_split"]
+__all__ = ["limit_groups", "split_groups"]
 
 
-def train_val_split(n, n_val=10000, seed=0):
-    """Split range(n) into (train_idx, val_idx), both sorted int64 arrays.
-
-    The n_val validation indices are the first n_val of a permutation drawn
-    with numpy.random.default_rng(seed).
-    """
-    _check_count(n_val, n, "n_val")
-    permutation = np.random.default_rng(seed).permutation(n)
-    return np.sort(permutation[n_val:]), np.sort(permutation[:n_val])
-
-
-def split_groups(groups, n_val=10000, seed=0):
+def split_groups(groups, n_val=10000, seed=0, source="the data", option="n_val"):
     """Split grouped data into (train_groups, val_groups).
 
     The n_val validation images are chosen uniformly at random across all
     images regardless of group. Empty groups are left out of the result;
-    order within a group is kept.
+    order within a group is kept. source and option only name, in the error
+    for an n_val larger than the data, what was split (e.g. "the MNIST
+    training split in data/") and how the user sets n_val (e.g. "--val-size").
     """
     total = _total(groups)
-    _check_count(n_val, total, "n_val")
+    if not 0 <= n_val <= total:
+        raise ValueError(f"{option} must be between 0 and {total:,}, the number of images in "
+                         f"{source}; got {n_val:,}")
     in_val = np.zeros(total, dtype=bool)
     in_val[np.random.default_rng(seed).permutation(total)[:n_val]] = True
     return _select(groups, ~in_val), _select(groups, in_val)
@@ -51,11 +44,6 @@ def limit_groups(groups, n, seed=0):
 
 def _total(groups):
     return sum(len(labels) for _, labels in groups.values())
-
-
-def _check_count(count, total, what):
-    if not 0 <= count <= total:
-        raise ValueError(f"{what} must be between 0 and {total} (the number of images), got {count}")
 
 
 def _select(groups, mask):

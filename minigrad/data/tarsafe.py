@@ -8,13 +8,11 @@ archive and the member.
 
 import gzip
 import re
-import shutil
 import tarfile
 import zlib
 from contextlib import contextmanager
-from pathlib import Path
 
-__all__ = ["check_member", "iter_tar_files", "safe_extract"]
+__all__ = ["check_member", "iter_tar_files"]
 
 DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive letter makes a path absolute
 DAMAGE = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
@@ -47,33 +45,6 @@ def iter_tar_files(tar_path):
                 parts = check_member(member, tar_path)
                 if member.isfile():
                     yield parts, archive.extractfile(member).read()
-
-
-def safe_extract(tar_path, dest):
-    """Extract tar_path into dest after checking EVERY member first.
-
-    Nothing is written if any member is rejected. Returns the list of
-    extracted file paths.
-    """
-    dest = Path(dest)
-    with _open_archive(tar_path) as archive:
-        with _damage_reported(tar_path):
-            members = archive.getmembers()
-        checked = [(member, check_member(member, tar_path)) for member in members]
-        written = []
-        for member, parts in checked:
-            if not parts:
-                continue
-            target = dest.joinpath(*parts)
-            if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with _damage_reported(tar_path), archive.extractfile(member) as source:
-                with open(target, "wb") as out:
-                    shutil.copyfileobj(source, out)
-            written.append(target)
-    return written
 
 
 @contextmanager

@@ -9,28 +9,46 @@ Since the images differ in size, a split is returned as a dict
 (H, W) -> (images uint8 (n, H, W), labels int64 (n,)), keys in sorted
 order, images sorted by file path within each group.
 
+Every PNG must be square and 8-bit grayscale (mode L); a corrupt file or
+another kind of image stops the loading with a ValueError naming it. Its
+size is read from the PNG header BEFORE it is decoded: an image with a side
+below `min_size` (default MIN_SIDE = 8, the smallest input the
+variable-resolution network accepts) or above `max_size` (default
+MAX_SIDE = 512, which bounds the memory of a batch) is skipped, and each
+load prints a warning on stderr with the count and the first file names.
+
 Decoding the 70,000 PNGs takes several seconds, so the decoded arrays are
-cached per split as a compressed .npz (see cache.py); the cache key records
-the source's path, size and mtime, so a changed source is decoded again.
+cached per split as a compressed .npz (see cache.py) in the user's cache
+folder; the cache key records the source's path, size and mtime and the
+size limits, so a changed source is decoded again.
 """
 
 import hashlib
 import io
 import os
+import struct
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import remove_stale_temporaries
 from .cache import default_cache_dir, read_group_cache, write_group_cache
 from .mnist_files import SPLITS
 from .paths import resolve_data_dir
 from .tarsafe import iter_tar_files
 
-__all__ = ["decode_varres", "find_varres", "load_varres"]
+__all__ = ["MAX_SIDE", "MIN_SIDE", "decode_varres", "find_varres", "load_varres", "png_size"]
 
 ARCHIVE_NAME = "mnist-varres.tgz"
 FOLDER_NAME = "mnist-varres"
 DIGITS = tuple(str(digit) for digit in range(10))
+MIN_SIDE = 8      # the variable-resolution network's smallest input (models.var_res_cnn)
+MAX_SIDE = 512    # the real images are at most 64 px; larger ones are skipped
+MAX_LISTED = 5    # skipped files named in the warning
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {0: "grayscale", 2: "RGB colour", 3: "palette colour", 4: "grayscale with alpha",
+                    6: "RGB colour with alpha"}
 
 
 def find_varres(data_dir):
@@ -47,45 +65,94 @@ def find_varres(data_dir):
     )
 
 
-def load_varres(data_dir=None, split="train", cache_dir=None):
+def load_varres(data_dir=None, split="train", cache_dir=None, min_size=MIN_SIDE, max_size=MAX_SIDE):
     """Load one split of mnist-varres grouped by resolution (see module doc).
 
     data_dir: see resolve_data_dir. cache_dir: where the .npz cache lives
-    (default: default_cache_dir(data_dir)). On a cache miss both splits are
-    decoded in one pass over the source and both are cached.
+    (default: default_cache_dir(), never the data folder). min_size,
+    max_size: images with a side outside this range are skipped, with a
+    warning. On a cache miss both splits are decoded in one pass over the
+    source and both are cached.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    _check_limits(min_size, max_size)
     data_dir = resolve_data_dir(data_dir)
     source = find_varres(data_dir)
-    key = _source_key(source)
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
-    groups = read_group_cache(_cache_path(cache_dir, source, split), key)
-    if groups is not None:
-        return groups
-    by_split = decode_varres(source)
-    for name, split_groups in by_split.items():
-        write_group_cache(_cache_path(cache_dir, source, name), key, split_groups)
-    if not by_split[split]:
-        raise ValueError(f"{source}: no images for split {split!r}")
-    return by_split[split]
+    key = f"{_source_key(source)}|sides {min_size}-{max_size}"
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if cache_dir.is_dir():
+        remove_stale_temporaries(cache_dir)  # left by a cache write that was killed
+    cached = read_group_cache(_cache_path(cache_dir, source, split), key)
+    if cached is None:
+        by_split = decode_varres(source, min_size, max_size)
+        for name, (split_groups, split_skipped) in by_split.items():
+            write_group_cache(_cache_path(cache_dir, source, name), key, split_groups, split_skipped)
+        cached = by_split[split]
+    groups, skipped = cached
+    if skipped:
+        print(_skipped_warning(source, split, skipped, min_size, max_size), file=sys.stderr)
+    if not groups:
+        raise ValueError(f"{source}: no usable images for split {split!r}"
+                         + (f" ({len(skipped):,} skipped for their size)" if skipped else ""))
+    return groups
 
 
-def decode_varres(source):
+def decode_varres(source, min_size=MIN_SIDE, max_size=MAX_SIDE):
     """Decode every PNG of the archive or folder `source`, no cache involved.
 
-    Returns {split: {(H, W): (images, labels)}}.
+    Returns {split: (groups, skipped)}: skipped lists the images with a side
+    outside [min_size, max_size] as "train/3/000001.png (2 x 2)", in order.
     """
     source = Path(source)
     records = {split: [] for split in SPLITS}
+    skipped = {split: [] for split in SPLITS}
     for parts, data in _iter_source(source):
         where = _locate(parts, source)
         if where is None:
             continue
         split, label, name = where
-        image = _decode_png(data, f"{source}: {name}")
-        records[split].append((name, label, image))
-    return {split: _group(split_records) for split, split_records in records.items()}
+        shown = f"{source}: {name}"
+        width, height = png_size(data, shown)
+        if not (min_size <= width <= max_size and min_size <= height <= max_size):
+            skipped[split].append(f"{name} ({width} x {height})")
+            continue
+        if width != height:
+            raise ValueError(f"{shown}: the image is {width} x {height} pixels; "
+                             "mnist-varres images must be square")
+        records[split].append((name, label, _decode_png(data, shown)))
+    return {split: (_group(records[split]), sorted(skipped[split])) for split in SPLITS}
+
+
+def png_size(data, where):
+    """(width, height) from the header of PNG bytes, which must be 8-bit grayscale.
+
+    Reads only the first chunk (IHDR), so nothing is decoded; a file that is
+    not a PNG, or another kind of PNG, raises ValueError naming `where`.
+    """
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise ValueError(f"{where}: not a PNG image (its first bytes are not a PNG header)")
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", data[16:26])
+    if (bit_depth, colour_type) != (8, 0):
+        kind = PNG_COLOUR_TYPES.get(colour_type, f"colour type {colour_type}")
+        raise ValueError(f"{where}: the image is in {kind}, {bit_depth} bits per sample; "
+                         "mnist-varres images must be 8-bit grayscale (mode L)")
+    return width, height
+
+
+def _check_limits(min_size, max_size):
+    for name, value in (("min_size", min_size), ("max_size", max_size)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"load_varres: {name} must be a positive integer, got {value!r}")
+    if min_size > max_size:
+        raise ValueError(f"load_varres: min_size {min_size} is larger than max_size {max_size}")
+
+
+def _skipped_warning(source, split, skipped, min_size, max_size):
+    listed = ", ".join(skipped[:MAX_LISTED])
+    more = f" and {len(skipped) - MAX_LISTED:,} more" if len(skipped) > MAX_LISTED else ""
+    return (f"warning: {source}: skipped {len(skipped):,} {split} image(s) with a side outside "
+            f"{min_size}-{max_size} pixels (load_varres min_size / max_size): {listed}{more}")
 
 
 def _iter_source(source):
@@ -100,7 +167,8 @@ def _iter_source(source):
 
 def _iter_folder(folder):
     for path in sorted(folder.rglob("*.png")):
-        yield list(path.relative_to(folder).parts), path.read_bytes()
+        if path.is_file():
+            yield list(path.relative_to(folder).parts), path.read_bytes()
 
 
 def _locate(parts, source):
@@ -115,15 +183,15 @@ def _locate(parts, source):
 
 
 def _decode_png(data, where):
-    """Decode PNG bytes to a uint8 (H, W) array with Pillow (converted to mode L)."""
+    """Decode the bytes of an 8-bit grayscale PNG (see png_size) to uint8 (H, W)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            if image.mode != "L":
-                image = image.convert("L")
             return np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError as error:  # its message shows only an object's address
+        raise ValueError(f"{where}: not a readable PNG image (Pillow cannot identify it)") from error
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ValueError(f"{where}: not a readable PNG image ({error})") from error
 
 
