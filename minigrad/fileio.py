@@ -44,11 +44,25 @@ def remove_stale_temporaries(folder):
     """Delete temporary files a killed process left in ``folder``; return their names.
 
     Only files named by :func:`atomic_write` are touched, so nothing a user
-    put there is ever removed.
+    put there is ever removed, and only those whose process has ended.
     """
     removed = []
     for temp in Path(folder).glob(f".*{TEMP_MARK}*"):
-        if temp.is_file():
+        if temp.is_file() and not _writer_alive(temp.name.rpartition(TEMP_MARK)[2]):
             temp.unlink()
             removed.append(temp.name)
     return removed
+
+
+def _writer_alive(pid_text):
+    """True when the process that named a temporary file is still running
+    (another run writing into the same folder right now)."""
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True

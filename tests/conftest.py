@@ -7,6 +7,7 @@ onto a device array fails the test.
 """
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from minigrad import backend
@@ -28,3 +29,11 @@ def _gpu_module():
 
 
 backend.set_gpu_module(_gpu_module())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches go to a temporary folder, never into the real ~/.cache/minigrad."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
