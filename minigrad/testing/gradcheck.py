@@ -16,20 +16,22 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.tensor import GradientShapeError, Tensor, no_grad
+from minigrad.testing.layouts import copy_to
 
 __all__ = ["gradcheck"]
 
 
 def _float64_inputs(inputs):
-    """float64 copies of the inputs, on the device they came from. Float arrays
-    become tensors that require grad; float tensors keep their requires_grad;
-    anything else (integer labels, numbers) passes through unchanged."""
+    """float64 copies of the inputs, on the device and in the memory layout they came
+    in (a transposed input stays transposed). Float arrays become tensors that require
+    grad; float tensors keep their requires_grad; anything else (integer labels,
+    numbers) passes through unchanged."""
     copies = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            copies.append(Tensor(x.data.astype(np.float64), requires_grad=x.requires_grad))
+            copies.append(Tensor(copy_to(x.data, dtype=np.float64), requires_grad=x.requires_grad))
         elif backend.is_array(x) and x.dtype.kind == "f":
-            copies.append(Tensor(x.astype(np.float64), requires_grad=True))
+            copies.append(Tensor(copy_to(x, dtype=np.float64), requires_grad=True))
         else:
             copies.append(x)
     return copies
@@ -68,14 +70,15 @@ def _numeric_gradient(fn, inputs, x, upstream, eps):
     return grad
 
 
-def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     """Check ``fn``'s backward against central finite differences in float64.
 
     ``fn`` maps tensors to a tensor; it may use any op, including your own
     :class:`~minigrad.tensor.Function` subclasses. ``inputs`` are tensors (on
     'cpu' or 'gpu'), float arrays (treated as tensors that require grad) or
     anything else ``fn`` accepts (labels, numbers), passed through. Float
-    inputs are copied to float64 first, so the originals are never touched.
+    inputs are copied to float64 first (keeping their device and memory
+    layout), so the originals are never touched.
 
     Every input that requires grad is checked: with a random upstream
     gradient g drawn from ``seed``, the analytic gradient of L = Σ fn(x)·g

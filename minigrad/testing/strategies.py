@@ -1,5 +1,6 @@
 """Hypothesis strategies for gradient tests: arrays and tensors, broadcasting
-pairs, valid convolution and pooling geometry, inputs kept off kinks and ties.
+pairs, valid convolution and pooling geometry, inputs kept off kinks and ties,
+in any memory layout.
 
 Arrays are drawn as (shape, seed) and filled by NumPy: examples stay fast,
 hypothesis shrinks a failure to a small shape and a small seed, and prints
@@ -10,14 +11,21 @@ when that is shorter)::
         x=uniform_array(
             shape=(2, 1),
             seed=0,  # or any other generated value
+            layout='contiguous',  # or any other generated value
         ),
     )
 
 Paste it after ``from minigrad.testing.strategies import uniform_array`` to
 reproduce the failure. The builders are ``uniform_array``,
-``away_from_zero_array`` and ``untied_array``; each strategy below draws the
-arguments of one of them. A shape argument may be a tuple or a strategy of
-shapes (drawn once per example).
+``away_from_zero_array``, ``untied_array`` and ``tensor_of``; each strategy
+below draws the arguments of one of them. A shape argument may be a tuple or
+a strategy of shapes (drawn once per example).
+
+Every array strategy also draws a memory layout from ``layouts`` (default:
+all of ``minigrad.testing.layouts.LAYOUTS``): the same values stored
+contiguous, transposed, strided or reversed, so every op sees non-contiguous
+inputs too. A failure that needs a layout prints it (``layout='reversed'``);
+``layouts=("contiguous",)`` turns the draw off.
 """
 from dataclasses import dataclass
 
@@ -28,11 +36,12 @@ from hypothesis.extra.numpy import arrays as element_arrays
 
 from minigrad.ops.conv import conv_output_size
 from minigrad.tensor import Tensor
+from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
 
 __all__ = [
     "ConvGeometry", "PoolGeometry", "arrays", "away_from_zero", "away_from_zero_array",
-    "broadcastable_shapes", "conv_geometry", "pool_geometry", "seeds", "shapes", "tensors",
-    "uniform_array", "untied_array", "untied_arrays",
+    "broadcastable_shapes", "conv_geometry", "pool_geometry", "seeds", "shapes", "tensor_of",
+    "tensors", "uniform_array", "untied_array", "untied_arrays",
 ]
 
 seeds = st.integers(0, 2**32 - 1)
@@ -40,28 +49,37 @@ seeds = st.integers(0, 2**32 - 1)
 
 # ----- the array builders: plain functions of (shape, seed), so a failure can be pasted -----
 
-def uniform_array(shape, seed, low=-2.0, high=2.0, dtype="float64"):
-    """Uniform values in [low, high) (integers in [low, high] for an integer dtype)."""
+def uniform_array(shape, seed, low=-2.0, high=2.0, dtype="float64", layout="contiguous"):
+    """Uniform values in [low, high) (integers in [low, high] for an integer dtype),
+    stored as ``layout`` (the values do not depend on it)."""
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind in "iu":
-        return rng.integers(int(low), int(high), size=shape, endpoint=True).astype(dtype)
-    return rng.uniform(low, high, size=shape).astype(dtype)
+        values = rng.integers(int(low), int(high), size=shape, endpoint=True)
+    else:
+        values = rng.uniform(low, high, size=shape)
+    return in_layout(values.astype(dtype), layout)
 
 
-def away_from_zero_array(shape, seed, margin=0.1, high=2.0, dtype="float64"):
-    """Values with margin ≤ |x| ≤ high and random signs."""
+def away_from_zero_array(shape, seed, margin=0.1, high=2.0, dtype="float64", layout="contiguous"):
+    """Values with margin ≤ |x| ≤ high and random signs, stored as ``layout``."""
     rng = np.random.default_rng(seed)
     magnitude = rng.uniform(margin, high, size=shape)
     sign = np.where(rng.random(size=shape) < 0.5, -1.0, 1.0)
-    return (sign * magnitude).astype(dtype)
+    return in_layout((sign * magnitude).astype(dtype), layout)
 
 
-def untied_array(shape, seed, gap=0.01, dtype="float64"):
-    """Distinct values exactly ``gap`` apart (before rounding to ``dtype``), in random order."""
+def untied_array(shape, seed, gap=0.01, dtype="float64", layout="contiguous"):
+    """Distinct values exactly ``gap`` apart (before rounding to ``dtype``), in random
+    order, stored as ``layout``."""
     rng = np.random.default_rng(seed)
     size = int(np.prod(shape, dtype=np.int64))
     values = (rng.permutation(size) - size / 2) * gap + rng.uniform(-1, 1)
-    return values.reshape(shape).astype(dtype)
+    return in_layout(values.reshape(shape).astype(dtype), layout)
+
+
+def tensor_of(array, device="cpu", requires_grad=True):
+    """A tensor on ``device`` holding a copy of ``array``, stored in ``array``'s layout."""
+    return Tensor(copy_to(array, device), requires_grad=requires_grad)
 
 
 def _shape_strategy(shape):
@@ -70,15 +88,26 @@ def _shape_strategy(shape):
     return st.just(tuple(shape) if np.ndim(shape) else (int(shape),))
 
 
-def _built(builder, shape, dtype, defaults, **options):
-    """``st.builds(builder, shape=..., seed=..., ...)``, passing only the options that
-    differ from the builder's defaults, so printed examples stay short."""
+def _layout_strategy(layouts):
+    layouts = tuple(layouts)
+    unknown = set(layouts) - set(LAYOUTS)
+    if not layouts or unknown:
+        raise ValueError(f"layouts must be a non-empty selection of {LAYOUTS}, got {layouts}")
+    return st.sampled_from(layouts)
+
+
+def _built(builder, shape, dtype, layouts, defaults, **options):
+    """``st.builds(builder, shape=..., seed=..., layout=..., ...)``, passing only the
+    options that differ from the builder's defaults, so printed examples stay short.
+    The layout is drawn from ``layouts``, the first one being what failures shrink to."""
     dtype = np.dtype(dtype).name
-    options = {name: value for name, value in options.items() if value != defaults[name]}
+    arguments = {name: st.just(value) for name, value in options.items()
+                 if value != defaults[name]}
     if dtype != "float64":
-        options["dtype"] = dtype
-    return st.builds(builder, shape=_shape_strategy(shape), seed=seeds,
-                     **{name: st.just(value) for name, value in options.items()})
+        arguments["dtype"] = st.just(dtype)
+    if tuple(layouts) != ("contiguous",):
+        arguments["layout"] = _layout_strategy(layouts)
+    return st.builds(builder, shape=_shape_strategy(shape), seed=seeds, **arguments)
 
 
 # ----- strategies -----------------------------------------------------------------------------
@@ -94,39 +123,44 @@ def broadcastable_shapes(min_dims=0, max_dims=4, max_side=4):
                                          max_side=max_side).map(lambda s: s.input_shapes)
 
 
-def arrays(shape, low=-2.0, high=2.0, dtype=np.float64, elements=None):
-    """Arrays of ``shape`` (a shape or a strategy of shapes), uniform in [low, high).
+def arrays(shape, low=-2.0, high=2.0, dtype=np.float64, elements=None, layouts=LAYOUTS):
+    """Arrays of ``shape`` (a shape or a strategy of shapes), uniform in [low, high),
+    each stored in a layout drawn from ``layouts``.
 
     ``elements`` (a hypothesis strategy of numbers) instead draws every element
     on its own: slower, but hypothesis then shrinks the values themselves too.
     """
     if elements is not None:
-        return element_arrays(np.dtype(dtype), _shape_strategy(shape), elements=elements)
-    return _built(uniform_array, shape, dtype, dict(low=-2.0, high=2.0), low=low, high=high)
+        values = element_arrays(np.dtype(dtype), _shape_strategy(shape), elements=elements)
+        return st.builds(in_layout, values, _layout_strategy(layouts))
+    return _built(uniform_array, shape, dtype, layouts, dict(low=-2.0, high=2.0),
+                  low=low, high=high)
 
 
-def away_from_zero(shape, margin=0.1, high=2.0, dtype=np.float64):
+def away_from_zero(shape, margin=0.1, high=2.0, dtype=np.float64, layouts=LAYOUTS):
     """Values with margin ≤ |x| ≤ high: ReLU's kink at 0 (and the poles of 1/x
     and log|x|) is never within reach of a finite-difference step."""
-    return _built(away_from_zero_array, shape, dtype, dict(margin=0.1, high=2.0),
+    return _built(away_from_zero_array, shape, dtype, layouts, dict(margin=0.1, high=2.0),
                   margin=margin, high=high)
 
 
-def untied_arrays(shape, gap=0.01, dtype=np.float64):
+def untied_arrays(shape, gap=0.01, dtype=np.float64, layouts=LAYOUTS):
     """Distinct values at least ``gap`` apart, in random order: no max ties,
     and no finite-difference step can change which element is largest."""
-    return _built(untied_array, shape, dtype, dict(gap=0.01), gap=gap)
+    return _built(untied_array, shape, dtype, layouts, dict(gap=0.01), gap=gap)
 
 
 def tensors(shape=None, low=-2.0, high=2.0, dtype=np.float64, *, values=None, device="cpu",
-            requires_grad=True):
-    """Tensors on ``device`` holding ``arrays(shape, low, high, dtype)``, or the arrays
-    of another array strategy given as ``values`` (``untied_arrays(...)``, ...)."""
+            requires_grad=True, layouts=LAYOUTS):
+    """Tensors on ``device`` holding ``arrays(shape, low, high, dtype, layouts=layouts)``,
+    or the arrays of another array strategy given as ``values`` (``untied_arrays(...)``,
+    ...); either way the tensor's data keeps the array's layout on the device."""
     if values is None:
         if shape is None:
             raise TypeError("tensors() needs a shape or a `values` array strategy")
-        values = arrays(shape, low, high, dtype)
-    return st.builds(Tensor, values, requires_grad=st.just(requires_grad), device=st.just(device))
+        values = arrays(shape, low, high, dtype, layouts=layouts)
+    return st.builds(tensor_of, values, device=st.just(device),
+                     requires_grad=st.just(requires_grad))
 
 
 # ----- convolution and pooling geometry --------------------------------------------------------
