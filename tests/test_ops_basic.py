@@ -334,8 +334,8 @@ def test_clamp_at_its_bounds_and_with_crossed_bounds_matches_torch(device):
                        lambda t: torch.clamp(t, min=0.0), x, device=device)
     compare_with_torch(lambda t: elementwise.clamp(t, max=1.0),
                        lambda t: torch.clamp(t, max=1.0), x, device=device)
-    low = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0])
-    high = np.array([1.0, 0.0, 0.0, 1.0, 2.0, 1.0])
+    low = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])   # crossed at 0 (x below both) and 2
+    high = np.array([0.0, 0.0, 0.0, 1.0, 2.0, 1.0])
     compare_with_torch(elementwise.clamp, torch.clamp, x, low, high, device=device)
 
 
