@@ -423,7 +423,8 @@ def test_max_along_a_dim_gives_values_and_indices(device, x, data):
              lambda t: torch.max(t, dim, keepdim).values, x, device=device, layout=layout)
     result = reduce.max(on(device, x), dim, keepdim)
     assert result.values is result[0] and result.indices is result[1]
-    np.testing.assert_array_equal(host(result.indices), torch.max(torch.tensor(x), dim, keepdim).indices)
+    expected = torch.max(torch.tensor(x), dim, keepdim).indices
+    np.testing.assert_array_equal(host(result.indices), expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -492,8 +493,10 @@ def test_zero_size_dims_as_torch(case, device):
     (lambda x: reduce.amax(x), ShapeError, r"amax: .*dim 0 of size 0"),
     (lambda x: reduce.max(x), ShapeError, r"amax: .*dim 0 of size 0"),
     (lambda x: reduce.max(x, 0), ShapeError, r"max: .*dim 0 of size 0"),
-    (lambda x: reduce.sum(x, 2), IndexError, r"sum: dim 2 is out of range .* 2 dims \(expected -2 to 1\)"),
-    (lambda x: reduce.mean(x, (0, -2)), ValueError, r"mean: dim=\(0, -2\) names the same dim twice"),
+    (lambda x: reduce.sum(x, 2), IndexError,
+     r"sum: dim 2 is out of range .* 2 dims \(expected -2 to 1\)"),
+    (lambda x: reduce.mean(x, (0, -2)), ValueError,
+     r"mean: dim=\(0, -2\) names the same dim twice"),
     (lambda x: reduce.max(x, (0, 1)), TypeError, r"max: dim must be an int or None"),
     (lambda x: reduce.max(Tensor(1.0), 0), ShapeError, r"max: a 0-d tensor"),
     (lambda x: shape.flatten(x, 1, 0), ValueError, r"flatten: start_dim 1 comes after end_dim 0"),
@@ -552,7 +555,8 @@ def test_permute(device, case, spread, layout):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dims", [(1, 2, 0), (2, 0, 1), (0, 2, 1), (-1, 0, -2), (1, 3, 0, 2), (3, 2, 0, 1)],
+@pytest.mark.parametrize("dims", [(1, 2, 0), (2, 0, 1), (0, 2, 1), (-1, 0, -2), (1, 3, 0, 2),
+                                  (3, 2, 0, 1)],
                          ids=lambda dims: repr(dims).replace(" ", ""))
 def test_permutations_that_are_not_their_own_inverse(device, dims):
     shape_ = (2, 3, 4) if len(dims) == 3 else (2, 3, 1, 4)
@@ -862,9 +866,9 @@ def test_ops_keep_the_dtype(case, dtype, device):
 
 # ----- every op states its math ------------------------------------------------------------
 
-FUNCTIONS = [cls for module in (elementwise, reduce, shape, linalg)
-             for cls in vars(module).values()
-             if inspect.isclass(cls) and issubclass(cls, Function) and cls.__module__ == module.__name__]
+FUNCTIONS = [cls for module in (elementwise, reduce, shape, linalg) for cls in vars(module).values()
+             if inspect.isclass(cls) and issubclass(cls, Function)
+             and cls.__module__ == module.__name__]
 
 
 @pytest.mark.parametrize("cls", FUNCTIONS, ids=lambda cls: cls.__name__)

@@ -122,11 +122,11 @@ class Rectifier(Function):
     def forward(self, x):
         xp = get_array_module(x)
         y = xp.maximum(x, xp.zeros_like(x))  # NaN stays NaN (an array of zeros: NumPy's fast path)
-        self.blocked = y <= 0
+        self.passes = ~(y <= 0)  # NaN is not ≤ 0, so it passes
         return y
 
     def backward(self, grad_out):
-        return (get_array_module(grad_out).where(self.blocked, 0, grad_out),)
+        return (grad_out * self.passes,)
 
 
 class Maximum(Function):
@@ -162,10 +162,10 @@ def _split_between(grad_out, a, b, a_loses, b_loses):
 
 
 class Clamp(Function):
-    """y = min(max(x, lo), hi).   dy/dx = 1 where lo ≤ x ≤ hi, dy/dlo = 1 where x < lo, dy/dhi = 1 where x > hi.
+    """y = min(max(x, lo), hi).   dy/dx = [lo ≤ x ≤ hi],  dy/dlo = [x < lo],  dy/dhi = [x > hi].
 
-    The bounds count as inside (as in PyTorch). When lo > hi, y = hi everywhere
-    and hi takes the whole gradient.
+    [condition] is 1 where it holds, else 0: the bounds count as inside, as in
+    PyTorch. When lo > hi, y = hi everywhere and hi takes the whole gradient.
     """
 
     def forward(self, x, lo, hi):

@@ -9,8 +9,9 @@ __all__ = ["linear", "matmul"]
 
 
 class MatMul(Function):
-    """Y = A @ B.   dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two dims), summed over broadcast batch dims.
+    """Y = A @ B.   dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two dims).
 
+    Each gradient is summed over the batch dims its operand was broadcast along.
     As in PyTorch, a 1-D A is a row (1, k) and a 1-D B a column (k, 1), and
     that extra dim is dropped from Y. Backward puts it back into dY, forms
     the two products, and drops it from the gradients again.
@@ -54,7 +55,9 @@ class Affine(Function):
         grad_weight = None
         if self.needs_grad[1]:
             grad_weight = grad_rows.T @ self.x.reshape(rows, self.x.shape[-1])
-        grad_bias = grad_rows.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        grad_bias = None
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_bias = grad_rows.sum(axis=0)
         return grad_x, grad_weight, grad_bias
 
 
@@ -83,7 +86,7 @@ def matmul(a, b):
 
 
 def linear(x, weight, bias=None):
-    """``x @ weight.T + bias`` for x of shape (*, in_features), as ``torch.nn.functional.linear``."""
+    """``x @ weight.T + bias`` for x (*, in_features), as ``torch.nn.functional.linear``."""
     if weight.ndim != 2 or x.ndim == 0:
         raise ShapeError(f"linear: expected weight (out_features, in_features) and input "
                          f"(*, in_features), got weight {weight.shape} and input {x.shape}")

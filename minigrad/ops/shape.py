@@ -30,7 +30,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
-    """y = x with its dims reordered: y.shape[i] = x.shape[dims[i]].   dx = dy with the inverse order."""
+    """y = x with dims reordered, y.shape[i] = x.shape[dims[i]].   dx = dy, reordered back."""
 
     def forward(self, x, dims):
         self.dims = dims
