@@ -114,11 +114,11 @@ def ctrl_c_deferred():
 
 
 def save_epoch(out, model, optimizer, metrics):
-    """Checkpoint (weights, Adam state, epoch, metrics), then metrics.json."""
-    with ctrl_c_deferred():
-        meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
-        save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta)
-        write_json(out / METRICS, metrics)
+    """Checkpoint (weights, Adam state, epoch, metrics), then metrics.json; call it
+    inside ctrl_c_deferred()."""
+    meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
+    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta)
+    write_json(out / METRICS, metrics)
 
 
 def finish(out, model, metrics, test, by_resolution):

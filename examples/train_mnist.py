@@ -84,6 +84,11 @@ def main(argv=None):
         config = parse_config(argv)
         minigrad.backend.module_for(config.device)  # fails at once without a usable GPU
         out = run_folder.prepare(config)
+        model = build_model(config)
+        optimizer = optim.Adam(model.parameters(), lr=config.lr)
+        first_epoch, metrics = 0, run_folder.new_metrics(config, model)
+        if config.resume:
+            first_epoch, metrics = run_folder.resume(out, config, model, optimizer)
     except (UsageError, GPUUnavailableError) as error:
         print(f"train_mnist.py: error: {error}", file=sys.stderr)
         return 2
@@ -91,16 +96,11 @@ def main(argv=None):
     print(f"loading data for --model {config.model} ...", flush=True)
     try:
         dataset = mnist_data.load(config)
-        model = build_model(config)
-        optimizer = optim.Adam(model.parameters(), lr=config.lr)
-        first_epoch, metrics = 0, run_folder.new_metrics(config, model)
-        if config.resume:
-            first_epoch, metrics = run_folder.resume(out, config, model, optimizer)
-    except (FileNotFoundError, ValueError, UsageError) as error:  # missing or damaged files
+    except (FileNotFoundError, ValueError) as error:  # missing or damaged data files
         print(f"train_mnist.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted while loading; nothing was trained", file=sys.stderr)
+        print("\ninterrupted while loading the data; nothing was trained", file=sys.stderr)
         return 130
     steps_per_epoch = count_batches(dataset.train, config.batch_size)
     scheduler = build_schedule(optimizer, config, steps_per_epoch, first_epoch * steps_per_epoch)
@@ -135,8 +135,9 @@ def main(argv=None):
             curve = [(epoch + step / steps_per_epoch, loss) for step, loss in progress.points]
             run_folder.record_epoch(metrics, train_loss, val, lr, seconds,
                                     count_images(dataset.train) / train_seconds, curve)
-            run_folder.save_epoch(out, model, optimizer, metrics)
-            done = epoch + 1
+            with run_folder.ctrl_c_deferred():  # the files and `done` stay consistent
+                run_folder.save_epoch(out, model, optimizer, metrics)
+                done = epoch + 1
             print(f"epoch {done}/{config.epochs}  train loss {train_loss:.4f}  "
                   f"val loss {val['loss']:.4f}  val accuracy {100 * val['accuracy']:.2f}%  "
                   f"lr {lr:.2e}  {format_seconds(seconds)}", flush=True)
