@@ -364,15 +364,20 @@ def test_optimizer_load_state_dict_rejects_state_for_other_parameters():
     opt = optim.Adam(params)
     _step_ours(opt, params, _gradient_sequence(1, np.float32, seed=0)[0], "cpu")
     state = opt.state_dict()
-    with pytest.raises(ValueError, match="3 parameters in the state, 2 here"):
+    with pytest.raises(ValueError, match="group 0 has 3 parameters in the state, 2 here"):
         optim.Adam(params[:2]).load_state_dict(state)
-    with pytest.raises(ValueError, match="the state has 1 parameter groups, this optimizer has 2"):
+    with pytest.raises(ValueError, match="parameter group 0 has 3 parameters in the state, 1 here"):
         optim.Adam([{"params": params[:1]}, {"params": params[1:]}]).load_state_dict(state)
     swapped = [nn.Parameter(w) for w in reversed(_initial(np.float32))]
     with pytest.raises(ValueError, match=r"state\.0\.exp_avg has shape \(3, 4\)"):
         optim.Adam(swapped).load_state_dict(state)
     with pytest.raises(ValueError, match="unexpected key 'steps'"):
         optim.Adam(params).load_state_dict({**state, "steps": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"unexpected key 'state\.3\.step' \(this optimizer "
+                                         r"has 1 groups, 3 parameters\)"):
+        optim.Adam(params).load_state_dict({**state, "state.3.step": np.array(1)})
+    with pytest.raises(ValueError, match="group 0 has 0 parameters in the state, 3 here"):
+        optim.Adam(params).load_state_dict({"param_groups.0.lr": np.array(0.1)})
     untouched = optim.Adam(swapped)
     with pytest.raises(ValueError):
         untouched.load_state_dict(state)

@@ -86,11 +86,15 @@ def check_ok(result):
 
 
 def check_refused(result, *messages):
-    """Exit code 2, one clear line naming the problem, no traceback."""
-    assert result.returncode == 2, f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
+    """Exit code 2, one clear line naming the problem (after argparse's usage, for
+    argparse's errors), no traceback."""
+    assert result.returncode == 2, \
+        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("train_mnist.py: error: "), result.stderr
     for message in messages:
-        assert message in result.stderr, result.stderr
+        assert message in last_line, result.stderr
 
 
 def read_metrics(out):

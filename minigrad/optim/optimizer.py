@@ -80,47 +80,31 @@ class Optimizer:
         """Restore what :meth:`state_dict` returned: hyper-parameters, step counts and
         buffers (moved to each parameter's device and dtype). Everything is checked
         first, so a state that does not fit changes nothing."""
-        groups, states = self._parse(state_dict)
-        params = [p for group in self.param_groups for p in group["params"]]
-        for g, fields in groups.items():
-            for field, value in fields.items():
-                if field != "params":
-                    self.param_groups[g][field] = value.item() if value.ndim == 0 else tuple(
-                        value.tolist())
-        self.state = {}
-        for i, fields in states.items():
-            p = params[i]
-            self.state[p] = {field: int(value) if field == "step" else
-                             backend.to_device(value.astype(p.dtype), p.device)
-                             for field, value in fields.items()}
-
-    def _parse(self, state_dict):
-        """({group number: {field: array}}, {parameter number: {field: array}}), checked
-        against this optimizer's groups and parameters."""
         where = f"{type(self).__name__}.load_state_dict"
         params = [p for group in self.param_groups for p in group["params"]]
-        parsed = {"param_groups": {}, "state": {}}
-        for key, value in state_dict.items():
-            parts = key.split(".", 2)
-            if len(parts) != 3 or parts[0] not in parsed or not parts[1].isdigit():
-                raise ValueError(f"{where}: unexpected key {key!r}")
-            parsed[parts[0]].setdefault(int(parts[1]), {})[parts[2]] = np.asarray(value)
-        groups, states = parsed["param_groups"], parsed["state"]
-        if sorted(groups) != list(range(len(self.param_groups))):
-            raise ValueError(f"{where}: the state has {len(groups)} parameter groups, this "
-                             f"optimizer has {len(self.param_groups)}")
         for g, group in enumerate(self.param_groups):
-            if "params" not in groups[g]:
-                raise ValueError(f"{where}: missing 'param_groups.{g}.params'")
-            if len(groups[g]["params"]) != len(group["params"]):
-                raise ValueError(f"{where}: parameter group {g} has {len(groups[g]['params'])} "
-                                 f"parameters in the state, {len(group['params'])} here")
-        for i, fields in states.items():
-            if i >= len(params):
-                raise ValueError(f"{where}: the state is for parameter {i}, this optimizer "
-                                 f"has {len(params)}")
-            for field, value in fields.items():
-                if field != "step" and value.shape != params[i].shape:
-                    raise ValueError(f"{where}: state.{i}.{field} has shape {value.shape}, "
-                                     f"parameter {i} has shape {params[i].shape}")
-        return groups, states
+            saved = len(state_dict.get(f"param_groups.{g}.params", ()))
+            if saved != len(group["params"]):
+                raise ValueError(f"{where}: parameter group {g} has {saved} parameters in the "
+                                 f"state, {len(group['params'])} here")
+        tables = {"param_groups": [{} for _ in self.param_groups], "state": [{} for _ in params]}
+        for key, value in state_dict.items():
+            kind, number, field = (key.split(".", 2) + ["", ""])[:3]
+            if kind not in tables or not number.isdigit() or int(number) >= len(tables[kind]):
+                raise ValueError(f"{where}: unexpected key {key!r} (this optimizer has "
+                                 f"{len(self.param_groups)} groups, {len(params)} parameters)")
+            value = np.asarray(value)
+            if kind == "state" and field != "step" and value.shape != params[int(number)].shape:
+                raise ValueError(f"{where}: {key} has shape {value.shape}, parameter {number} "
+                                 f"has shape {params[int(number)].shape}")
+            tables[kind][int(number)][field] = value
+        for group, saved in zip(self.param_groups, tables["param_groups"]):
+            for field, value in saved.items():
+                if field != "params":
+                    group[field] = value.item() if value.ndim == 0 else tuple(value.tolist())
+        self.state = {}
+        for p, saved in zip(params, tables["state"]):
+            if saved:
+                self.state[p] = {field: int(value) if field == "step" else
+                                 backend.to_device(value.astype(p.dtype), p.device)
+                                 for field, value in saved.items()}
