@@ -48,8 +48,8 @@ def test_cpu_step_keeps_float32(name, factory, size, opt_name, make_opt, loss):
     assert value.dtype == np.float32
     for p in model.parameters():
         assert p.dtype == np.float32 and p.grad.dtype == np.float32
-    for buffers in opt.buffers.values():
-        assert all(b.dtype == np.float32 for b in buffers if b is not None)
+    for state in opt.state.values():
+        assert all(value.dtype == np.float32 for name, value in state.items() if name != "step")
 
 
 @pytest.mark.parametrize("name,factory,size", NETWORKS)
