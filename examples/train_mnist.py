@@ -31,7 +31,6 @@ from minigrad import GPUUnavailableError, models, optim
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
 from minigrad.training import NonFiniteLoss, evaluate, train_one_epoch
-from mnist_data import count_images
 from mnist_settings import UsageError, parse_config
 
 WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the peak
@@ -47,7 +46,7 @@ def build_model(config):
     return model.to(config.device)
 
 
-def build_schedule(optimizer, config, steps_per_epoch, steps_done):
+def build_schedule(optimizer, config, dataset, steps_done):
     """--schedule as a scheduler (None for constant), at step ``steps_done``.
 
     A resumed run replays the schedule's steps: the same arithmetic as an
@@ -57,6 +56,7 @@ def build_schedule(optimizer, config, steps_per_epoch, steps_done):
         for group in optimizer.param_groups:
             group["lr"] = config.lr  # a resumed run may change it
         return None
+    steps_per_epoch = count_batches(dataset.train, config.batch_size)
     scheduler = OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
                            pct_start=WARMUP_FRACTION, cycle_momentum=False)
     for _ in range(steps_done):
@@ -66,16 +66,37 @@ def build_schedule(optimizer, config, steps_per_epoch, steps_done):
 
 def evaluate_groups(model, groups, dataset, config):
     """evaluate() for each image size; the totals, and accuracy by resolution."""
-    results = {mnist_data.resolution_key(shape): evaluate(model, mnist_data.batches(
-        {shape: group}, config.eval_batch_size, dataset, config.device))
-        for shape, group in groups.items()}
+    results = {}
+    for shape, group in groups.items():
+        batches = mnist_data.batches({shape: group}, config.eval_batch_size, dataset,
+                                     config.device)
+        results[mnist_data.resolution_key(shape)] = evaluate(model, batches)
     count = sum(result["count"] for result in results.values())
-    return {
-        "loss": sum(result["loss"] * result["count"] for result in results.values()) / count,
-        "accuracy": sum(result["accuracy"] * result["count"]
-                        for result in results.values()) / count,
-        "accuracy_by_group": {key: result["accuracy"] for key, result in results.items()},
-    }
+    loss = sum(result["loss"] * result["count"] for result in results.values())
+    correct = sum(result["accuracy"] * result["count"] for result in results.values())
+    return {"loss": loss / count, "accuracy": correct / count,
+            "accuracy_by_group": {key: result["accuracy"] for key, result in results.items()}}
+
+
+def train_and_validate(epoch, model, optimizer, scheduler, dataset, config, metrics):
+    """Epoch ``epoch`` (0-based): train, validate, record in ``metrics``; returns the
+    line that reports it."""
+    start = time.perf_counter()
+    images = mnist_data.count_images(dataset.train)
+    with Progress(images, f"epoch {epoch + 1}/{config.epochs}") as progress:
+        train_loss = train_one_epoch(model, optimizer,
+                                     mnist_data.training_batches(dataset, config, epoch),
+                                     scheduler, config.device, config.log_every, progress.log)
+    train_seconds = time.perf_counter() - start
+    val = evaluate_groups(model, dataset.val, dataset, config)
+    seconds = time.perf_counter() - start
+    lr = optimizer.param_groups[0]["lr"]
+    steps = count_batches(dataset.train, config.batch_size)
+    curve = [(epoch + step / steps, loss) for step, loss in progress.points]
+    run_folder.record_epoch(metrics, train_loss, val, lr, seconds, images / train_seconds, curve)
+    return (f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.4f}  "
+            f"val loss {val['loss']:.4f}  val accuracy {100 * val['accuracy']:.2f}%  "
+            f"lr {lr:.2e}  {format_seconds(seconds)}")
 
 
 def main(argv=None):
@@ -102,8 +123,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted while loading the data; nothing was trained", file=sys.stderr)
         return 130
-    steps_per_epoch = count_batches(dataset.train, config.batch_size)
-    scheduler = build_schedule(optimizer, config, steps_per_epoch, first_epoch * steps_per_epoch)
+    steps_done = first_epoch * count_batches(dataset.train, config.batch_size)
+    scheduler = build_schedule(optimizer, config, dataset, steps_done)
 
     print(f"images: train {mnist_data.describe(dataset.train)}, validation "
           f"{mnist_data.describe(dataset.val)}, test {mnist_data.describe(dataset.test)}")
@@ -122,25 +143,12 @@ def main(argv=None):
             print(f"before training: val loss {val['loss']:.4f}  "
                   f"val accuracy {100 * val['accuracy']:.2f}%", flush=True)
         for epoch in range(first_epoch, config.epochs):
-            start = time.perf_counter()
-            with Progress(count_images(dataset.train), f"epoch {epoch + 1}/{config.epochs}") \
-                    as progress:
-                train_loss = train_one_epoch(
-                    model, optimizer, mnist_data.training_batches(dataset, config, epoch),
-                    scheduler, config.device, config.log_every, progress.log)
-            train_seconds = time.perf_counter() - start
-            val = evaluate_groups(model, dataset.val, dataset, config)
-            seconds = time.perf_counter() - start
-            lr = optimizer.param_groups[0]["lr"]
-            curve = [(epoch + step / steps_per_epoch, loss) for step, loss in progress.points]
-            run_folder.record_epoch(metrics, train_loss, val, lr, seconds,
-                                    count_images(dataset.train) / train_seconds, curve)
+            summary = train_and_validate(epoch, model, optimizer, scheduler, dataset, config,
+                                         metrics)
             with run_folder.ctrl_c_deferred():  # the files and `done` stay consistent
                 run_folder.save_epoch(out, model, optimizer, metrics)
                 done = epoch + 1
-            print(f"epoch {done}/{config.epochs}  train loss {train_loss:.4f}  "
-                  f"val loss {val['loss']:.4f}  val accuracy {100 * val['accuracy']:.2f}%  "
-                  f"lr {lr:.2e}  {format_seconds(seconds)}", flush=True)
+            print(summary, flush=True)
         test = evaluate_groups(model, dataset.test, dataset, config)
         warning = run_folder.finish(out, model, metrics, test, config.model != "fixed")
     except KeyboardInterrupt:
