@@ -74,18 +74,6 @@ def without_unbroadcast(self, grad_out):
     return grad_out, grad_out
 
 
-def without_bias_correction(step):
-    """Adam.step with every step count pushed up by 10⁹ while it runs: β₁ᵗ and β₂ᵗ
-    underflow to 0, so both bias corrections 1/(1 − βᵗ) become 1 — Adam without them."""
-    def mutant(self):
-        self.steps = [t + 10**9 for t in self.steps]
-        try:
-            step(self)
-        finally:
-            self.steps = [t - 10**9 for t in self.steps]
-    return mutant
-
-
 MUTANTS = {  # name: (owner, attribute, original → mutant)
     "mul-sign": (elementwise.Mul, "backward", negated),
     "exp-sign": (elementwise.Exp, "backward", negated),
@@ -93,7 +81,8 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
     "maxpool-last": (pool.MaxPool2d, "forward", lambda f: mutated(f, " > ", " >= ")),
     "maxpool2x2-last": (pool.MaxPool2x2, "forward", lambda f: mutated(f, " > ", " >= ")),
-    "adam-no-bias": (optim.Adam, "step", without_bias_correction),
+    "adam-no-bias": (optim.Adam, "step", lambda f: mutated(
+        f, 't, m, v = state["step"], ', 't, m, v = state["step"] + 10**9, ')),
 }
 
 
