@@ -307,15 +307,18 @@ def _collective(what, start):
     start() begins it without blocking and returns a function telling whether
     it has finished. Before that, each rank sends every other one a short
     "arrived" note, so that at the deadline the missing ranks can be named.
+    The notes are awaited too (a broadcast can finish on one rank before
+    another arrives), so every collective also tells that all ranks are alive.
     """
     _world.calls += 1
     arrival = _announce_arrival()
     finished = start()
+    notes = arrival.sends + list(arrival.notes.values())
     deadline = time.monotonic() + _world.timeout
-    while not finished():
-        if time.monotonic() > deadline:
-            _stop_job(what, arrival)
-    _world.mpi.Request.Waitall(arrival.sends + list(arrival.notes.values()))
+    for done in (finished, lambda: _world.mpi.Request.Testall(notes)):
+        while not done():
+            if time.monotonic() > deadline:
+                _stop_job(what, arrival)
 
 
 def _announce_arrival():
