@@ -111,7 +111,7 @@ def is_main():
 def _import_mpi():
     try:
         from mpi4py import MPI
-    except ImportError as error:
+    except (ImportError, RuntimeError) as error:  # RuntimeError: no MPI library found
         raise DistributedError("distributed training needs mpi4py and an MPI library with "
                                f"mpiexec; install them with `{INSTALL}` ({error})") from None
     return MPI
