@@ -51,7 +51,7 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     arrays = [_host(a) for a in arrays]
     ours, theirs = [], []
     for a in arrays:
-        host_copy = np.ascontiguousarray(a)  # torch.tensor refuses negative strides
+        host_copy = np.array(a, order="C")  # torch.tensor refuses negative strides
         if a.dtype.kind == "f":
             ours.append(Tensor(copy_to(a, device), requires_grad=True))
             theirs.append(torch.tensor(host_copy, requires_grad=True))
