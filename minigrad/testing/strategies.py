@@ -167,7 +167,8 @@ def tensors(shape=None, low=-2.0, high=2.0, dtype=np.float64, *, values=None, de
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """One valid convolution: input (n, c, h, w), weight (out_channels, c, *kernel)."""
+    """One valid convolution: input (n, c, h, w), weight (out_channels, c / groups, *kernel),
+    with PyTorch's stride, padding, dilation and groups."""
 
     n: int
     c: int
@@ -175,8 +176,10 @@ class ConvGeometry:
     w: int
     out_channels: int
     kernel: tuple
-    stride: tuple
-    padding: tuple
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    groups: int = 1
 
     @property
     def input_shape(self):
@@ -184,34 +187,54 @@ class ConvGeometry:
 
     @property
     def weight_shape(self):
-        return (self.out_channels, self.c) + self.kernel
+        return (self.out_channels, self.c // self.groups) + self.kernel
 
     @property
     def out_size(self):
-        return conv_output_size((self.h, self.w), self.kernel, self.stride, self.padding)
+        return conv_output_size((self.h, self.w), self.kernel, self.stride, self.padding,
+                                self.dilation)
+
+    @property
+    def cols_shape(self):
+        """unfold's output (N, C·KH·KW, L)."""
+        oh, ow = self.out_size
+        return (self.n, self.c * self.kernel[0] * self.kernel[1], oh * ow)
+
+    @property
+    def window(self):
+        """unfold's and fold's arguments after the input (and fold's size), in PyTorch's
+        order: ``F.unfold(x, *g.window)``."""
+        return self.kernel, self.dilation, self.padding, self.stride
+
+    @property
+    def conv(self):
+        """conv2d's arguments after the bias: ``F.conv2d(x, w, b, *g.conv)``."""
+        return self.stride, self.padding, self.dilation, self.groups
 
 
 @st.composite
-def _axis(draw, max_size, max_kernel, max_stride, max_padding):
-    """(size, kernel, stride, padding) along one axis with kernel ≤ size + 2·padding."""
+def _axis(draw, max_size, max_kernel, max_stride, max_padding, max_dilation):
+    """(size, kernel, stride, padding, dilation) along one axis, the dilated kernel
+    dilation·(kernel − 1) + 1 within size + 2·padding."""
     size = draw(st.integers(1, max_size))
     padding = draw(st.integers(0, max_padding))
-    kernel = draw(st.integers(1, min(max_kernel, size + 2 * padding)))
-    stride = draw(st.integers(1, max_stride))
-    return size, kernel, stride, padding
+    dilation = draw(st.integers(1, max_dilation))
+    kernel = draw(st.integers(1, min(max_kernel, (size + 2 * padding - 1) // dilation + 1)))
+    return size, kernel, draw(st.integers(1, max_stride)), padding, dilation
 
 
 @st.composite
-def conv_geometry(draw, max_batch=3, max_channels=4, max_size=12, max_kernel=5, max_stride=3,
-                  max_padding=2):
-    """Valid conv2d geometry, each axis drawn on its own; includes sizes where
-    (size + 2·padding − kernel) is not a multiple of the stride. Every output
-    size is ≥ 1. Shrinks towards a 1×1 image, kernel 1, stride 1, no padding."""
-    h, kh, sh, ph = draw(_axis(max_size, max_kernel, max_stride, max_padding))
-    w, kw, sw, pw = draw(_axis(max_size, max_kernel, max_stride, max_padding))
-    return ConvGeometry(n=draw(st.integers(1, max_batch)), c=draw(st.integers(1, max_channels)),
-                        h=h, w=w, out_channels=draw(st.integers(1, max_channels)),
-                        kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+def conv_geometry(draw, max_batch=3, max_groups=3, max_group_channels=3, max_size=10,
+                  max_kernel=4, max_stride=3, max_padding=2, max_dilation=3):
+    """Valid conv2d geometry, each axis drawn on its own; includes sizes where the window
+    does not tile the padded input. Every output size is ≥ 1. Shrinks towards one 1×1
+    image, kernel 1, stride 1, no padding, no dilation, one group."""
+    h, kh, sh, ph, dh = draw(_axis(max_size, max_kernel, max_stride, max_padding, max_dilation))
+    w, kw, sw, pw, dw = draw(_axis(max_size, max_kernel, max_stride, max_padding, max_dilation))
+    groups = draw(st.integers(1, max_groups))
+    c, out_channels = (groups * draw(st.integers(1, max_group_channels)) for _ in range(2))
+    return ConvGeometry(draw(st.integers(1, max_batch)), c, h, w, out_channels, (kh, kw),
+                        (sh, sw), (ph, pw), (dh, dw), groups)
 
 
 @dataclass(frozen=True)
