@@ -251,6 +251,28 @@ def test_gradcheck_reports_a_gradient_of_the_wrong_shape(device):
         gradcheck(lambda a, b: AddWithoutUnbroadcast.apply(a, b), a, b)
 
 
+class DoubleInPlace(Function):
+    """y = 2x.   dy/dx = 2, computed by doubling grad_out in place: the right numbers,
+    written into an array that belongs to whoever called backward."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_out):
+        grad_out *= 2
+        return (grad_out,)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_checkers_catch_a_backward_that_writes_into_grad_out(device):
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    assert compare_with_torch(lambda t: 2 * t, lambda t: 2 * t, x, device=device)
+    with pytest.raises(AssertionError, match="gradcheck: backward changed the upstream gradient"):
+        gradcheck(DoubleInPlace.apply, on(device, x))
+    with pytest.raises(AssertionError, match="compare_with_torch: backward changed the upstream"):
+        compare_with_torch(DoubleInPlace.apply, lambda t: 2 * t, x, device=device)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_gradcheck_fails_on_nan_gradients(device):
     class NaNGradient(Cube):

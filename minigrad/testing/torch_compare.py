@@ -2,7 +2,8 @@
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import GradientShapeError, Tensor
+from minigrad.tensor import Tensor
+from minigrad.testing.gradcheck import backward_checked
 from minigrad.testing.layouts import copy_to
 
 __all__ = ["compare_with_torch"]
@@ -44,8 +45,9 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     gradient to passes; one side's missing gradient counts as zeros.
 
     Raises ``AssertionError`` saying whether the forward or which input's
-    gradient differs; ``ImportError`` with the install command if PyTorch is
-    missing. Returns True.
+    gradient differs, or that backward wrote into the upstream gradient it was
+    handed or left two gradients sharing one array; ``ImportError`` with the install command if PyTorch is missing.
+    Returns True.
     """
     torch = _import_torch()
     arrays = [_host(a) for a in arrays]
@@ -71,10 +73,8 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     np.testing.assert_allclose(out.numpy(), expected_values, rtol=rtol, atol=atol,
                                err_msg="compare_with_torch: forward values differ")
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-    try:
-        out.backward(backend.to_device(upstream, device))
-    except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
-        raise AssertionError(f"compare_with_torch: {error}") from None
+    leaves = {f"input {i}": t for i, t in enumerate(ours) if isinstance(t, Tensor)}
+    backward_checked(out, backend.to_device(upstream, device), leaves, "compare_with_torch")
     expected.backward(torch.tensor(upstream, dtype=expected.dtype))
     for i, (mine, reference) in enumerate(zip(ours, theirs)):
         if not isinstance(mine, Tensor) or (mine.grad is None and reference.grad is None):
