@@ -92,7 +92,7 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
     "grad-alias": (tape, "_accumulate", lambda f: mutated(f, "grad.copy()", "grad")),
     "rectifier-kink": (elementwise.Rectifier, "forward",
-                       lambda f: mutated(f, "~(y <= 0)", "~(y < 0)")),
+                       lambda f: mutated(f, "~(y <= 0)", "~(x < 0)")),
     "affine-bias-rows": (linalg.Affine, "backward", lambda f: mutated(
         f, "grad_bias = grad_rows.sum(axis=0)", "grad_bias = grad_out.sum(axis=0)")),
     "maxpool-last": (pool.MaxPool2d, "forward", lambda f: mutated(f, " > ", " >= ")),
