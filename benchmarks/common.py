@@ -61,7 +61,7 @@ def worker_env(threads=None):
 
 
 def machine_report():
-    """nproc, CPU model and Python version of this machine, as a dict."""
+    """nproc, CPU model, Python version and 1-minute load average, as a dict."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -72,7 +72,8 @@ def machine_report():
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"nproc": usable, "cpu": model, "python": platform.python_version(),
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"nproc": usable, "cpu": model, "python": platform.python_version(), "load": load,
             "dropped_blas_env": bool(os.environ.get("MINIGRAD_BENCH_DROPPED_BLAS_ENV"))}
 
 

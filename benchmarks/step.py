@@ -12,7 +12,7 @@ setting the driver runs a worker per framework, A B A B ..., over
 ``--rounds`` rounds. A worker builds the network (same weights in both) and
 random data, warms up, then times ``--steps`` steps with
 ``time.perf_counter`` (after a device synchronize on the GPU) and prints one
-JSON line: the median ms per step and the peak memory of the steps (see
+JSON line: the median (and best) ms per step and the peak memory of the steps (see
 ``common.MemoryProbe``; for minigrad on the CPU also tracemalloc's peak of
 the arrays one step allocates).
 
@@ -149,7 +149,8 @@ def worker(args):
     cycles = [run_cycle(step, data, sync) / len(sizes)
               for _ in range(math.ceil(args.steps / len(sizes)))]
     result = {"framework": args.worker, "setting": args.setting_text, "device": args.device,
-              "ms": 1e3 * median(cycles), "steps": len(cycles) * len(sizes),
+              "ms": 1e3 * median(cycles), "ms_best": 1e3 * min(cycles),
+              "steps": len(cycles) * len(sizes),
               "peak_mib": probe.peak_growth() / MIB, "peak_was_reset": probe.peak_was_reset,
               "report": framework_report(args.worker, torch),
               "torch_imported": "torch" in sys.modules}
@@ -177,22 +178,24 @@ def measure_setting(setting, args):
                           threads=args.threads)
     per_round = alternate(one, args.rounds)
     row = {"setting": setting, "label": label(setting), "time_ms": compare(per_round, "ms"),
-           "peak_mib": compare(per_round, "peak_mib"), "rounds": per_round}
+           "best_ms": compare(per_round, "ms_best"), "peak_mib": compare(per_round, "peak_mib"),
+           "rounds": per_round}
     if args.device == "cpu":
         row["minigrad_tracemalloc_mib"] = median(
             [r["minigrad"]["tracemalloc_mib"] for r in per_round])
     return row
 
 
-TABLE_HEAD = ("| setting | minigrad ms | PyTorch ms | ratio (min–max) | minigrad peak MiB | "
-              "PyTorch peak MiB | minigrad arrays MiB |\n|---|---:|---:|---:|---:|---:|---:|")
+TABLE_HEAD = ("| setting | minigrad ms | PyTorch ms | ratio (min–max) | ratio of best steps | "
+              "minigrad peak MiB | PyTorch peak MiB | minigrad arrays MiB |\n"
+              "|---|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def table_row(row):
-    t, m = row["time_ms"], row["peak_mib"]
+    t, best, m = row["time_ms"], row["best_ms"], row["peak_mib"]
     arrays = row.get("minigrad_tracemalloc_mib")
     return (f"| {row['label']} | {t['minigrad']:.1f} | {t['torch']:.1f} | "
-            f"{t['ratio']:.2f} ({t['ratio_min']:.2f}–{t['ratio_max']:.2f}) | "
+            f"{t['ratio']:.2f} ({t['ratio_min']:.2f}–{t['ratio_max']:.2f}) | {best['ratio']:.2f} | "
             f"{m['minigrad']:.1f} | {m['torch']:.1f} | "
             f"{'–' if arrays is None else format(arrays, '.1f')} |")
 
@@ -200,7 +203,8 @@ def table_row(row):
 def drive(settings, args, default_json):
     """Measure ``settings``, print the table, write the JSON; return the rows."""
     machine = machine_report()
-    print(f"machine: {machine['nproc']} cores, {machine['cpu']}, Python {machine['python']}")
+    print(f"machine: {machine['nproc']} cores, {machine['cpu']}, Python {machine['python']}, "
+          f"load average {machine['load']:.1f}")
     print(f"{args.rounds} rounds of {args.steps} steps (after {args.warmup} warm-up) per worker, "
           f"device {args.device}, threads {args.threads or 'default'}\n")
     print(TABLE_HEAD, flush=True)
@@ -211,6 +215,8 @@ def drive(settings, args, default_json):
     reports = {name: rows[0]["rounds"][0][name]["report"] for name in FRAMEWORKS}
     for name in FRAMEWORKS:
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in reports[name].items()))
+    machine["load_after"] = machine_report()["load"]
+    print(f"load average at the end: {machine['load_after']:.1f}")
     path = args.json or os.path.join(RESULTS, default_json)
     write_json(path, {"command": " ".join(["python"] + sys.argv), "machine": machine,
                       "frameworks": reports, "device": args.device, "threads": args.threads,

@@ -76,7 +76,7 @@ def test_epoch_driver_trains_and_validates_both_frameworks(tmp_path):
         worker = one_round[framework]
         assert (worker["train_images"], worker["val_images"]) == (20, 4)
         assert 0 < worker["load_s"] + worker["train_s"] + worker["val_s"] <= worker["total_s"]
-    for phase in ("total_s", "load_s", "train_s", "val_s"):
+    for phase in ("total_s", "load_s", "train_s", "val_s", "setup_s"):
         check_ratio(result["summary"][phase])
 
 
