@@ -108,7 +108,7 @@ def _loaded_library(fragment):
     return ctypes.CDLL(paths[0]) if paths else None
 
 
-def framework_report(framework, torch=None):
+def framework_report(torch=None):
     """Versions and thread counts a worker reports about itself."""
     import numpy as np
     report = {"numpy": np.__version__, "blas": blas_report()}

@@ -136,7 +136,7 @@ def worker(args):
                       "val_s": val_s, "total_s": time.perf_counter() - start,
                       "val_accuracy": accuracy, "train_images": len(arrays[1]),
                       "val_images": len(arrays[3]), "peak_rss_mib": peak,
-                      "report": framework_report(args.worker, torch)}))
+                      "report": framework_report(torch)}))
 
 
 # ----- the driver --------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def worker(args):
               "ms": 1e3 * median(cycles), "ms_best": 1e3 * min(cycles),
               "steps": len(cycles) * len(sizes),
               "peak_mib": probe.peak_growth() / MIB, "peak_was_reset": probe.peak_was_reset,
-              "report": framework_report(args.worker, torch),
+              "report": framework_report(torch),
               "torch_imported": "torch" in sys.modules}
     if args.worker == "minigrad" and args.device == "cpu":
         tracemalloc.start()
