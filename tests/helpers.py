@@ -9,7 +9,8 @@ DEVICES = ["cpu", "gpu"]  # 'gpu' is CuPy, or the CPU stand-in for it (see conft
 
 def on(device, array, requires_grad=True):
     """A tensor on ``device`` holding a copy of the NumPy ``array`` (or list), stored in
-    the array's memory layout: a transposed, strided or reversed input stays so."""
+    the array's memory layout: a transposed, channel-major, strided or reversed input
+    stays so."""
     return Tensor(copy_to(np.asarray(array), device), requires_grad=requires_grad)
 
 

@@ -5,9 +5,9 @@ dilation, unbatched inputs, empty batches, the memory budget; clear errors.
 Geometry comes from ``conv_geometry()`` in minigrad.testing.strategies: batch
 1–3, 1–3 groups of 1–3 channels each, H and W 1–10 drawn independently, kernel
 1–4, stride 1–3, padding 0–2 and dilation 1–3 per axis, including sizes where
-the window does not tile the padded input. Every input is also tried in the
-four memory layouts of minigrad.testing.layouts, here made by views inside the
-graph (``LAYOUTS``): contiguous, transposed (all axes reversed in memory),
+the window does not tile the padded input. Every input is also tried in four
+of the memory layouts of minigrad.testing.layouts, here made by views inside
+the graph (``LAYOUTS``): contiguous, transposed (all axes reversed in memory),
 strided (every other element of a larger array) and reversed (negative
 strides); the output goes through the same view, so the gradient reaching the
 op is laid out alike. The channel-major layout conv2d itself hands on is read

@@ -23,8 +23,8 @@ a strategy of shapes (drawn once per example).
 
 Every array strategy also draws a memory layout from ``layouts`` (default:
 all of ``minigrad.testing.layouts.LAYOUTS``): the same values stored
-contiguous, transposed, strided or reversed, so every op sees non-contiguous
-inputs too. A failure that needs a layout prints it (``layout='reversed'``);
+contiguous, transposed, channel-major, strided or reversed, so every op sees
+non-contiguous inputs too. A failure that needs a layout prints it (``layout='reversed'``);
 ``layouts=("contiguous",)`` turns the draw off.
 """
 from dataclasses import dataclass
