@@ -10,8 +10,7 @@
    shapes that broadcast), and their failures shrink to a call you can paste.
 5. Memory layouts: the same values stored contiguous, transposed, channel-major, strided
    or reversed; the strategies draw them all, the checkers and ``on`` keep them on either
-   device, and
-   an op that is right only for contiguous inputs is caught.
+   device, and an op that is right only for contiguous inputs is caught.
 6. The hypothesis profiles are the ones the README documents.
 """
 import re
