@@ -14,7 +14,7 @@ patching; the engine never patches itself):
                      instead of a copy: the caller's seed, or an array an op handed
                      to several inputs, then changes under the next += (the
                      accumulation in tensor._accumulate)
-    rectifier-kink   Rectifier lets the gradient through where y = 0 (x = 0)
+    rectifier-kink   Rectifier takes its mask from x ≥ 0: the gradient passes at x = 0
     affine-bias-rows Affine sums the bias gradient over the first dim only, not over
                      every leading dim of a (*, in) input
     maxpool-last     MaxPool2d compares with ≥ instead of >: a tie goes to the last
@@ -92,7 +92,7 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
     "grad-alias": (tape, "_accumulate", lambda f: mutated(f, "grad.copy()", "grad")),
     "rectifier-kink": (elementwise.Rectifier, "forward",
-                       lambda f: mutated(f, "~(y <= 0)", "~(x < 0)")),
+                       lambda f: mutated(f, "y != 0", "x >= 0")),
     "affine-bias-rows": (linalg.Affine, "backward", lambda f: mutated(
         f, "grad_bias = grad_rows.sum(axis=0)", "grad_bias = grad_out.sum(axis=0)")),
     "maxpool-last": (pool.MaxPool2d, "forward", lambda f: mutated(f, " > ", " >= ")),
