@@ -35,8 +35,8 @@ def prepare(config):
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     if not config.resume and out.is_dir():
-        found = [name for name in RUN_FILES if (out / name).exists()]
-        if found:
+        if (out / CHECKPOINT).exists():
+            found = [name for name in RUN_FILES if (out / name).exists()]
             raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
                              "--resume, or choose another --out")
         others = sorted(path.name for path in out.iterdir() if fileio.TEMP_MARK not in path.name)

@@ -26,6 +26,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import minigrad
@@ -42,6 +43,7 @@ WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the 
 # A network that guesses uniformly among 10 classes has a loss of ln 10 = 2.3; a
 # logged mean loss a hundred times that means training has diverged: stop, as for NaN.
 LOSS_LIMIT = 100 * math.log(mnist_data.NUM_CLASSES)
+ARITHMETIC_WARNINGS = "(overflow|invalid value|divide by zero) encountered"  # NumPy's words
 
 
 def build_model(config):
@@ -115,6 +117,7 @@ def main(argv=None):
         if config.distributed:
             join_processes(config)
         out, model, optimizer, first_epoch, metrics = on_every_process(set_up, config)
+        distributed.broadcast_parameters(model, optimizer)  # all start as the first process
     except (UsageError, GPUUnavailableError, distributed.DistributedError) as error:
         return report(error, 2)
     except StoppedElsewhere:
@@ -133,7 +136,9 @@ def main(argv=None):
         return report("interrupted while loading the data; nothing was trained", 130)
 
     try:
-        return train(out, model, optimizer, first_epoch, metrics, dataset, config)
+        with warnings.catch_warnings():  # a diverging run overflows; the loss check says so
+            warnings.filterwarnings("ignore", ARITHMETIC_WARNINGS, RuntimeWarning)
+            return train(out, model, optimizer, first_epoch, metrics, dataset, config)
     except KeyboardInterrupt:
         if metrics["finished"]:
             return report(f"interrupted after the run finished; every file is in {out}", 130)
@@ -162,7 +167,6 @@ def set_up(config):
     if config.resume:
         first_epoch, metrics = run_folder.resume(out, config, model, optimizer,
                                                  distributed.world_size())
-    distributed.broadcast_parameters(model, optimizer)  # every process starts as the first
     return out, model, optimizer, first_epoch, metrics
 
 
@@ -236,7 +240,8 @@ def on_every_process(work, *args):
     """``work(*args)``, in step with the other processes of a --distributed run
     (alone, just the call): if it fails anywhere, every process stops, with one
     message. The error is raised where it happened (by the first process if it
-    failed there); the others raise StoppedElsewhere."""
+    failed there); the others raise StoppedElsewhere. ``work`` must not itself
+    wait for the other processes."""
     error = None
     try:
         result = work(*args)
@@ -319,9 +324,10 @@ def format_seconds(seconds):
 
 
 def describe(error):
-    """An error as one line: 'PATH: Permission denied' rather than '[Errno 13] ...'."""
+    """An error as one line: 'PATH: Permission denied' rather than '[Errno 13] ...'
+    (for a file moved into place, PATH is its destination)."""
     if isinstance(error, OSError) and error.strerror and error.filename:
-        return f"{error.filename}: {error.strerror}"
+        return f"{error.filename2 or error.filename}: {error.strerror}"
     return str(error)
 
 
