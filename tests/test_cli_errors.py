@@ -370,6 +370,29 @@ def test_ctrl_c_anywhere_leaves_consistent_files_and_no_traceback(after_line, ti
         assert "checkpoint.npz" not in files
 
 
+def test_ctrl_c_during_the_final_save_waits_until_every_file_is_written(tmp_path, monkeypatch):
+    """run_folder.finish in this process, a Ctrl-C arriving while model.npz is written:
+    the KeyboardInterrupt comes once curves.png and metrics.json are written too."""
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    run_folder = importlib.import_module("run_folder")
+    config = importlib.import_module("mnist_settings").parse_config(["--out", str(tmp_path)])
+    model = models.fixed_res_cnn()
+    metrics = run_folder.new_metrics(config, model)
+    metrics["initial_val_loss"], metrics["initial_val_accuracy"] = 2.3, 0.1
+    run_folder.record_epoch(metrics, 0.5, {"loss": 0.4, "accuracy": 0.9}, 1e-3, 1.0, 100.0,
+                            [(0.5, 0.7), (1.0, 0.5)])
+    save_weights = run_folder.save
+
+    def save_interrupted(state, path):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+        save_weights(state, path)
+    monkeypatch.setattr(run_folder, "save", save_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder.finish(tmp_path, model, metrics, {"loss": 0.4, "accuracy": 0.9}, False)
+    assert set(os.listdir(tmp_path)) == FINAL_FILES - {"checkpoint.npz"}
+    assert json.loads((tmp_path / "metrics.json").read_text())["finished"]
+
+
 def test_a_killed_runs_temporary_file_is_removed_when_it_starts_again(tiny_mnist, env,
                                                                       tmp_path):
     out = tmp_path / "run"

@@ -326,6 +326,25 @@ def test_train_one_epoch_stops_at_a_non_finite_loss_naming_the_steps():
                         log_every=3)
 
 
+def test_train_one_epoch_stops_when_the_mean_loss_of_an_interval_exceeds_the_limit():
+    """The limit applies to the mean loss of each logged interval (not its sum)."""
+    logged = []
+    model = toy_model("cpu")
+    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                    "cpu", log_every=2, log=lambda *point: logged.append(point[2]))
+    highest = max(logged)
+    model = toy_model("cpu")
+    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                    "cpu", log_every=2, loss_limit=highest * 1.0001)  # the sums are larger
+    model = toy_model("cpu")
+    first = logged[0] * 0.9999
+    with pytest.raises(NonFiniteLoss, match=rf"exploded: its mean over steps 1-2 is "
+                                            rf"{logged[0]:.3g}, above the limit of {first:.3g} "
+                                            r"\(learning rate 0.1\)"):
+        train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                        "cpu", log_every=2, loss_limit=first)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_evaluate_gives_mean_loss_and_accuracy_without_a_graph(device):
     batches = toy_problem(device)
