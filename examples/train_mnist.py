@@ -232,6 +232,7 @@ def join_processes(config):
     """--distributed: join the processes mpiexec started. Only the first one
     (rank 0) prints and writes; a GPU run gives each process its own GPU."""
     distributed.init(config.device)
+    config.command = f"mpiexec -n {distributed.world_size()} {config.command}"
     if not distributed.is_main():
         sys.stdout = open(os.devnull, "w")
 

@@ -30,6 +30,7 @@ from commandline import (ROOT, SCRIPT, check_ok, check_refused, environment, run
 from minigrad import models
 from minigrad.checkpoint import load, load_meta, save
 from minigrad.fileio import TEMP_MARK
+from test_data_safety import compressible_idx
 from test_distributed import mpiexec_or_skip
 
 TINY = ["--val-size", 20, "--epochs", 1, "--log-every", 1]
@@ -123,6 +124,20 @@ def test_missing_data_is_one_clear_error(env, tmp_path):
     result = run_cli("--data-dir", tmp_path / "empty", "--out", tmp_path / "run", env=env)
     check_refused(result, "cannot load the data: MNIST file(s) not found")
     assert "--data-dir" in result.stderr and "Download failed too" in result.stderr
+
+
+def test_random_bytes_inside_a_gzip_file_are_reported_as_a_corrupt_gzip_file(tiny_mnist, env,
+                                                                              tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mnist, data)
+    whole = gzip.compress(compressible_idx(count=60))
+    middle = len(whole) // 2
+    noise = np.random.default_rng(0).integers(1, 256, 16, dtype=np.uint8).tobytes()
+    damaged = bytes(a ^ b for a, b in zip(whole[middle:middle + 16], noise))
+    images = data / "mnist" / "train-images-idx3-ubyte.gz"
+    images.write_bytes(whole[:middle] + damaged + whole[middle + 16:])
+    check_refused(run_cli("--data-dir", data, "--out", tmp_path / "run", env=env),
+                  f"cannot load the data: {images}: corrupt gzip file (CRC check failed")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
@@ -453,3 +468,12 @@ def test_a_refusal_on_the_first_process_stops_every_process_with_one_message(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "already holds a run" in lines[0], result.stderr
     assert contents(finished_run) == before
+
+
+# ----------------------------------------------------------------- the API (9) ---
+
+@pytest.mark.parametrize("network, side", [(models.fixed_res_cnn, 28), (models.var_res_cnn, 32)])
+def test_the_networks_take_an_empty_batch(network, side):
+    """N = 0 gives an empty (0, 10) output, as a PyTorch network does."""
+    x = minigrad.Tensor(np.zeros((0, 1, side, side), np.float32))
+    assert network()(x).shape == (0, 10)
