@@ -7,14 +7,16 @@
     python examples/train_mnist.py --plain                  # Adam 1e-3 constant, no augmentation
     python examples/train_mnist.py --limit 3000 --epochs 1  # a quick look
     python examples/train_mnist.py --out runs/a --resume    # continue a stopped run
+    mpiexec -n 2 python examples/train_mnist.py --distributed  # 2 processes, one model
 
 The data folder is --data-dir, else $MINIGRAD_DATA, else ./data. The run
 directory (--out) receives metrics.json, model.npz, curves.png and, after
 every epoch, checkpoint.npz; Ctrl-C keeps the last epoch's checkpoint, and
---resume continues from it exactly. The command line is read in
-mnist_settings.py, the run directory written in run_folder.py, and the data
-prepared in mnist_data.py; the training itself is minigrad's
-train_one_epoch and evaluate, as below.
+--resume continues from it exactly. Bad input gets a clear error and no
+traceback (exit code 2 before training starts, 1 after); docs/errors.md
+lists every case. The command line is read in mnist_settings.py, the run
+directory written in run_folder.py, and the data prepared in mnist_data.py;
+the training itself is minigrad's train_one_epoch and evaluate, as below.
 
 Reproducibility: the weights are initialised from --seed; epoch e shuffles
 (and augments) with generators derived from (seed, e) alone, and a resumed

@@ -24,7 +24,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def environment(**extra):
     """The test's environment for the command, with PYTHONPATH at this checkout."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **{k: str(v) for k, v in extra.items()})
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.update({name: str(value) for name, value in extra.items()})
     # One BLAS thread unless the caller chose: on a shared CPU, OpenBLAS's
     # spinning threads make these small matrices many times slower.
     env.setdefault("OMP_NUM_THREADS", "1")

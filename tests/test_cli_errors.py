@@ -223,9 +223,9 @@ def test_a_write_error_after_training_says_which_checkpoint_is_kept(blocked, fin
     (run / blocked).unlink()
     (run / blocked).mkdir()
     result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
-    line = check_refused(result, "cannot write the run's files (", f"{run / blocked}: Is a "
-                         f"directory); the checkpoint of epoch 2 is kept in {run / 'checkpoint.npz'}",
-                         code=1)
+    kept = f"the checkpoint of epoch 2 is kept in {run / 'checkpoint.npz'}"
+    line = check_refused(result, "cannot write the run's files (",
+                         f"{run / blocked}: Is a directory); {kept}", code=1)
     assert line == result.stderr.strip().splitlines()[-1]
     assert load_meta(run / "checkpoint.npz")["epoch"] == 2
     assert (run / blocked).is_dir() and not any((run / blocked).iterdir())
@@ -436,6 +436,17 @@ def run_mpiexec(processes, *args, env):
     command = [mpiexec_or_skip(), "-n", str(processes), sys.executable,
                str(SCRIPT), "--distributed", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_distributed_without_mpi_names_the_install_command(tmp_path):
+    """An mpi4py that cannot load its MPI library stands for a missing one."""
+    write_file(tmp_path / "fake" / "mpi4py" / "__init__.py",
+               b"raise ImportError('no MPI library here')\n")
+    env = environment(PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), str(ROOT)]))
+    result = run_cli("--distributed", "--out", tmp_path / "run", env=env)
+    check_refused(result, "distributed training needs mpi4py and an MPI library with mpiexec; "
+                          "install them with `pip install 'minigrad[distributed]'`")
+    assert not (tmp_path / "run").exists()
 
 
 def test_two_processes_train_like_one_with_twice_the_batch(tiny_mnist, env, tmp_path):
