@@ -11,8 +11,8 @@ patching; the engine never patches itself):
     fold-assign      conv's _fold assigns overlapping patch entries instead of adding
                      them (the stride ≠ 1 path of conv2d's backward, and fold itself)
     fold-rows-assign the same in _fold_rows (the stride-1 path of conv2d's backward)
-    maxpool-last     MaxPool2d compares with ≥ instead of >: a tie goes to the last
-                     maximum in the window instead of the first
+    maxpool-last     max pooling's window scan (_window_max) compares with ≥ instead
+                     of >: a tie goes to the last maximum in the window, not the first
     maxpool2x2-last  the same in MaxPool2x2, the 2×2 stride-2 fast path
     adam-no-bias     Adam without bias correction
 
@@ -46,7 +46,7 @@ from helpers import DEVICES, on
 import test_conv
 import test_nn_optim
 import test_ops_basic
-import test_pool_loss
+import test_pool
 
 
 # ----- making mutants --------------------------------------------------------------------------
@@ -93,7 +93,7 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "add-unbroadcast": (elementwise.Add, "backward", lambda original: without_unbroadcast),
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
     "fold-rows-assign": (conv, "_fold_rows", lambda f: mutated(f, " += ", " = ")),
-    "maxpool-last": (pool.MaxPool2d, "forward", lambda f: mutated(f, " > ", " >= ")),
+    "maxpool-last": (pool, "_window_max", lambda f: mutated(f, " > ", " >= ")),
     "maxpool2x2-last": (pool.MaxPool2x2, "forward", lambda f: mutated(f, " > ", " >= ")),
     "adam-no-bias": (optim.Adam, "step", without_bias_correction),
 }
@@ -191,7 +191,7 @@ def test_tie_mutants_are_invisible_without_ties(mutant):
     """Off ties, 'first maximum' and 'last maximum' are the same function, and at a tie
     max is not differentiable, so finite differences cannot say which element should
     win (they give each tied element half). Only a comparison with PyTorch on tied
-    inputs — compare_with_torch, or the tie tests in test_pool_loss — has teeth here."""
+    inputs — compare_with_torch, or the tie tests in test_pool — has teeth here."""
     x = np.random.default_rng(0).permutation(84).reshape(2, 2, 3, 7) / 10.0
     kernel, stride = (3, 1) if mutant == "maxpool-last" else (2, 2)
     with planted(mutant):
@@ -223,12 +223,12 @@ PROPERTY_TESTS = [  # (mutant, test, its other arguments)
     ("fold-rows-assign", test_conv.test_conv2d_gradients_match_finite_differences, {}),
     ("fold-rows-assign", test_conv.test_conv2d_values_and_all_three_gradients_match_torch,
      dict(dtype=np.float64)),
-    ("maxpool-last", test_pool_loss.test_max_pool2d_ties_match_torch, dict(kernel=3, stride=1)),
-    ("maxpool-last", test_pool_loss.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum,
+    ("maxpool-last", test_pool.test_max_pool2d_ties_match_torch, dict(kernel=3, stride=1)),
+    ("maxpool-last", test_pool.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum,
      dict(kernel=3)),
-    ("maxpool2x2-last", test_pool_loss.test_max_pool2d_ties_match_torch, dict(kernel=2, stride=2)),
+    ("maxpool2x2-last", test_pool.test_max_pool2d_ties_match_torch, dict(kernel=2, stride=2)),
     ("maxpool2x2-last",
-     test_pool_loss.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum_2x2, {}),
+     test_pool.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum_2x2, {}),
     ("adam-no-bias", test_nn_optim.test_optimizer_matches_torch_step_for_step,
      dict(name="adam", dtype=np.float64)),
 ]
