@@ -154,6 +154,21 @@ def test_max_pool2d_gradient_matches_finite_differences(device, case, seed):
 
 
 @devices
+@pytest.mark.parametrize("size, kernel, stride, padding", [(1, 2, 2, 1), (3, 2, 2, 1),
+                                                           (5, 3, 3, 1), (6, 4, 3, 2)])
+def test_ceil_mode_drops_a_last_window_that_would_start_in_the_right_padding(
+        device, size, kernel, stride, padding):
+    """Rounding up would add a window starting at or past the input's end plus the left
+    padding; PyTorch drops it, and so do both poolings."""
+    x = untied_array((1, 2, size, size + 1), seed=size)
+    args = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=True)
+    assert matches_torch(lambda t: pool.max_pool2d(t, **args), lambda t: TF.max_pool2d(t, **args),
+                         x, device)
+    assert matches_torch(lambda t: pool.avg_pool2d(t, **args), lambda t: TF.avg_pool2d(t, **args),
+                         x, device)
+
+
+@devices
 def test_max_pool2d_window_wholly_in_the_padding_is_minus_infinity(device):
     """Taps at columns −1 and 2 of a 2-pixel row: no input pixel, no gradient."""
     x = on(device, np.array([[[[0.3, 0.5]]]]))
@@ -228,6 +243,30 @@ def test_max_pool2d_ties_match_torch(device, kernel, stride, seed, layout, paddi
                 return_indices=True)
     assert matches_torch(lambda t: pool.max_pool2d(t, **args),
                          lambda t: TF.max_pool2d(t, **args), x, device, layout, seed)
+
+
+@devices
+@dtypes
+@given(shape=st.tuples(st.integers(0, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9)),
+       seed=seeds, ties=st.booleans(), layout=st.sampled_from(LAYOUTS),
+       grad_layout=st.sampled_from(LAYOUTS))
+def test_the_2x2_fast_path_is_bit_identical_to_the_plain_max_pooling(
+        device, dtype, shape, seed, ties, layout, grad_layout):
+    """MaxPool2x2 is a speed trick: forward and backward must equal MaxPooling's bit for
+    bit (signed zeros included), at ties, odd sizes and every memory layout of the
+    input and of the upstream gradient."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, shape) if ties else rng.standard_normal(shape)
+    x = laid_out(x.astype(dtype), layout, device).data
+    geometry = pool.pool_window("max_pool2d", shape[2:], 2)
+    plain, fast = pool.MaxPooling(), pool.MaxPool2x2()
+    outputs = plain.forward(x, geometry), fast.forward(x)
+    assert host(outputs[0]).tobytes() == host(outputs[1]).tobytes()
+    upstream = rng.standard_normal(outputs[0].shape).astype(dtype)
+    grad = laid_out(upstream, grad_layout, device).data
+    grads = plain.backward(grad)[0], fast.backward(grad)[0]
+    assert host(grads[0]).tobytes() == host(grads[1]).tobytes()
+    assert grads[0].shape == grads[1].shape == shape
 
 
 # ----- avg_pool2d ----------------------------------------------------------------------------

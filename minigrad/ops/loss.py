@@ -222,13 +222,6 @@ def _probability_targets(op, input, target, weight, smoothing):
     return q, math.prod(input.shape[:dim] + input.shape[dim + 1:])
 
 
-def _is_probabilities(target, input):
-    """PyTorch's rule: a floating target shaped like the input holds class probabilities."""
-    data = target.data if isinstance(target, Tensor) else target
-    return (backend.is_array(data) and data.dtype.kind == "f"
-            and tuple(data.shape) == tuple(input.shape))
-
-
 def _reduce(losses, reduction, denominator):
     """'none': the losses; 'sum': their sum; 'mean': their sum / denominator."""
     if reduction == "none":
@@ -261,7 +254,9 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     (a floating target shaped like the input), with PyTorch's arguments and semantics."""
     _check_options("cross_entropy", reduction, label_smoothing)
     dim = _class_dim("cross_entropy", input)
-    if _is_probabilities(target, input):
+    data = target.data if isinstance(target, Tensor) else target
+    # PyTorch's rule: a floating target shaped like the input holds class probabilities.
+    if backend.is_array(data) and data.dtype.kind == "f" and data.shape == input.shape:
         if ignore_index != -100:
             raise ValueError("cross_entropy: ignore_index is not supported for class-"
                              "probability targets")

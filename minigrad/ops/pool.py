@@ -185,10 +185,10 @@ class MaxPool2x2(Function):
         row_grad[:, 0] = grad * ~self.bottom     # (multiplying by a mask beats
         row_grad[:, 1] = grad * self.bottom      #  `where` in NumPy)
         row_grad = row_grad.reshape(-1)
-        grad_x = xp.empty((a, b, 2 * oh, 2 * ow), dtype=grad.dtype)
+        grad_x = xp.zeros((a, b, 2 * oh, 2 * ow), dtype=grad.dtype)
         flat = grad_x.reshape(-1)
-        flat[0::2] = row_grad * ~self.right
-        flat[1::2] = row_grad * self.right
+        flat[0::2] += row_grad * ~self.right     # (added to zeros, as MaxPooling does:
+        flat[1::2] += row_grad * self.right      #  −dy · 0 = −0 becomes +0)
         h, w = self.x_shape[2:]
         if (h, w) != (2 * oh, 2 * ow):
             padded = xp.zeros((a, b, h, w), dtype=grad.dtype)
