@@ -79,8 +79,9 @@ class Problem:
         logits = (3 * rng.standard_normal(self.shape)).astype(dtype)
         weight = rng.uniform(0.2, 2.0, self.classes).astype(dtype) if self.weighted else None
         if probabilities:
-            target = rng.dirichlet(np.ones(self.classes), self.label_shape)
-            return logits, np.moveaxis(target, -1, min(1, len(self.shape) - 1)).astype(dtype), weight
+            target = rng.dirichlet(np.ones(self.classes), self.label_shape)  # classes last
+            target = np.moveaxis(target, -1, min(1, len(self.shape) - 1))
+            return logits, target.astype(dtype), weight
         labels = rng.integers(0, self.classes, self.label_shape)
         if self.ignore_index is not None:
             labels = np.where(rng.random(self.label_shape) < 0.3, self.ignore_index, labels)
@@ -277,6 +278,8 @@ def test_float32_losses_create_no_float64_array():
      r"nll_loss: labels must lie in \[0, 4\) .* got values from 0 to 7"),
     (lambda x: F.cross_entropy(x, np.array([0.0, 1.5, 3.0])), TypeError,
      r"cross_entropy: class labels must be integers, got dtype float64; floating targets"),
+    (lambda x: loss.nll_loss(x, np.array([0.0, 1.0, 3.0])), TypeError,
+     r"nll_loss: class labels must be integers, got dtype float64$"),
     (lambda x: F.cross_entropy(x, np.array([True, False, True])), TypeError,
      r"cross_entropy: class labels must be integers, got dtype bool"),
     (lambda x: F.cross_entropy(x, np.array(["a", "b", "c"])), TypeError,

@@ -445,7 +445,10 @@ LAYERS = [
 @devices
 @pytest.mark.parametrize("layer, torch_layer", LAYERS, ids=[repr(layer) for layer, _ in LAYERS])
 def test_pooling_layers_match_torch_layers(device, layer, torch_layer):
+    """Outputs, indices and gradients, and the repr where PyTorch has the layer."""
     assert matches_torch(layer, torch_layer, untied_array((2, 3, 7, 9), seed=2), device)
+    if isinstance(torch_layer, torch.nn.Module):
+        assert repr(layer) == repr(torch_layer)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -179,7 +179,7 @@ def _labels(op, target, input, dim, ignore_index):
     expected = input.shape[:dim] + input.shape[dim + 1:]
     if host.dtype.kind not in "iu":
         hint = (f"; floating targets are class probabilities, shaped like the input "
-                f"{input.shape}" if host.dtype.kind == "f" else "")
+                f"{input.shape}" if host.dtype.kind == "f" and op == "cross_entropy" else "")
         raise TypeError(f"{op}: class labels must be integers, got dtype {host.dtype}{hint}")
     if host.shape != expected:
         raise ShapeError(f"{op}: expected labels of shape {expected} for an input of shape "
