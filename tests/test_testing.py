@@ -451,11 +451,19 @@ def test_conv_geometry_includes_windows_that_do_not_tile_dilation_and_groups():
 
 @given(g=S.pool_geometry())
 def test_pool_geometry_is_valid(g):
-    """The window fits the input, and PyTorch makes an output of the size the geometry states
-    (max_pool2d's own shapes are tested against PyTorch in test_pool_loss)."""
-    assert 1 <= g.kernel[0] <= g.h and 1 <= g.kernel[1] <= g.w and min(g.stride) >= 1
-    expected = TF.max_pool2d(meta(g.input_shape), g.kernel, g.stride).shape
-    assert (g.n, g.c) + g.out_size == tuple(expected)
+    """PyTorch accepts every drawn geometry and makes an output of the size it states
+    (max_pool2d's own shapes are tested against PyTorch in test_pool)."""
+    expected = TF.max_pool2d(meta(g.input_shape), **g.max_args).shape
+    assert (g.n, g.c) + g.out_size == tuple(expected) and min(g.out_size) >= 1
+    if g.dilation == (1, 1):                             # avg_pool2d has no dilation
+        assert TF.avg_pool2d(meta(g.input_shape), **g.avg_args).shape == expected
+
+
+def test_pool_geometry_includes_padding_dilation_and_ceil_mode():
+    no_shrink = settings(database=None, max_examples=500, phases=[Phase.generate])
+    g = find(S.pool_geometry(), lambda g: g.ceil_mode and min(g.padding) > 0
+             and g.dilation[0] > 1 and g.stride[1] < g.kernel_size[1], settings=no_shrink)
+    assert min(g.out_size) >= 1
 
 
 @given(pair=S.broadcastable_shapes())

@@ -35,6 +35,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 from hypothesis.extra.numpy import arrays as element_arrays
 
 from minigrad.ops.conv import conv_output_size
+from minigrad.ops.pool import pool_window
 from minigrad.tensor import Tensor
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
 
@@ -239,14 +240,18 @@ def conv_geometry(draw, max_batch=3, max_groups=3, max_group_channels=3, max_siz
 
 @dataclass(frozen=True)
 class PoolGeometry:
-    """One valid max-pooling: input (n, c, h, w), window ``kernel``, step ``stride``."""
+    """One valid 2-D pooling: input (n, c, h, w) and PyTorch's kernel_size, stride,
+    padding (at most half the kernel), dilation and ceil_mode, each a pair."""
 
     n: int
     c: int
     h: int
     w: int
-    kernel: tuple
+    kernel_size: tuple
     stride: tuple
+    padding: tuple = (0, 0)
+    dilation: tuple = (1, 1)
+    ceil_mode: bool = False
 
     @property
     def input_shape(self):
@@ -254,15 +259,52 @@ class PoolGeometry:
 
     @property
     def out_size(self):
-        return conv_output_size((self.h, self.w), self.kernel, self.stride, 0)
+        return pool_window("max_pool2d", (self.h, self.w), self.kernel_size, self.stride,
+                           self.padding, self.dilation, self.ceil_mode).out_size
+
+    @property
+    def max_args(self):
+        """max_pool2d's keyword arguments: ``F.max_pool2d(x, **g.max_args)``."""
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, ceil_mode=self.ceil_mode)
+
+    @property
+    def avg_args(self):
+        """avg_pool2d's keyword arguments (it has no dilation)."""
+        return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                    ceil_mode=self.ceil_mode)
 
 
 @st.composite
-def pool_geometry(draw, max_batch=2, max_channels=3, max_size=10, max_kernel=4, max_stride=3):
-    """Valid max_pool2d geometry (window within the input, any stride, so windows
-    may overlap or skip pixels)."""
-    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    kernel = (draw(st.integers(1, min(max_kernel, h))), draw(st.integers(1, min(max_kernel, w))))
-    stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
-    return PoolGeometry(n=draw(st.integers(1, max_batch)), c=draw(st.integers(1, max_channels)),
-                        h=h, w=w, kernel=kernel, stride=stride)
+def _pool_axis(draw, ceil_mode, max_kernel, max_stride, max_dilation):
+    """(size, kernel, stride, padding, dilation): padding ≤ kernel / 2 and at least one
+    window (with ceil_mode the last may hang stride − 1 pixels over the padded input)."""
+    kernel, stride = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_stride))
+    padding, dilation = draw(st.integers(0, kernel // 2)), draw(st.integers(1, max_dilation))
+    span = dilation * (kernel - 1) + 1
+    least = max(1, span - 2 * padding - (stride - 1 if ceil_mode else 0))
+    return draw(st.integers(least, least + 6)), kernel, stride, padding, dilation
+
+
+def _reads_the_input(axis, ceil_mode):
+    """False when some window's taps all fall into the padding (dilation can skip over the
+    input): its maximum is −∞, and PyTorch sends its gradient to an arbitrary pixel."""
+    size, kernel, stride, padding, dilation = axis
+    rows = pool_window("max_pool2d", (size, 1), (kernel, 1), (stride, 1), (padding, 0),
+                       (dilation, 1), ceil_mode).out_size[0]
+    return all(any(0 <= r * stride - padding + i * dilation < size for i in range(kernel))
+               for r in range(rows))
+
+
+@st.composite
+def pool_geometry(draw, max_batch=2, max_channels=3, max_kernel=4, max_stride=3,
+                  max_dilation=3):
+    """Valid max_pool2d / avg_pool2d geometry, each axis drawn on its own: windows that
+    overlap or skip pixels, padding, dilation, ceil_mode; every window reads at least one
+    pixel of the input. Pass ``max_dilation=1`` for avg_pool2d, which has no dilation."""
+    ceil_mode = draw(st.booleans())
+    rows, columns = (draw(_pool_axis(ceil_mode, max_kernel, max_stride, max_dilation).filter(
+        lambda axis: _reads_the_input(axis, ceil_mode))) for _ in range(2))
+    n, c = draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels))
+    return PoolGeometry(n, c, rows[0], columns[0], *zip(rows[1:], columns[1:]),
+                        ceil_mode=ceil_mode)
