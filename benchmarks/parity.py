@@ -32,6 +32,7 @@ script, not a test: it takes a few minutes.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter, namedtuple
@@ -536,10 +537,20 @@ def as_json(rows, totals, torch, minigrad, seconds):
     return {
         "what": "PyTorch's OpInfo reference inputs and ModuleInfo inputs through minigrad, "
                 "float64 CPU, forward and gradients at rtol=atol=1e-7",
-        "command": "PYTHONPATH=. python benchmarks/parity.py",
-        "torch": torch.__version__, "minigrad": os.path.dirname(minigrad.__file__),
+        "command": "python " + " ".join(sys.argv),
+        "torch": torch.__version__, "minigrad_commit": commit_of(minigrad),
         "seconds": round(seconds, 1), "totals": totals, "functions": functions,
     }
+
+
+def commit_of(minigrad):
+    """The git commit of the minigrad that ran, '+' if its files differ from it."""
+    folder = os.path.dirname(os.path.abspath(minigrad.__file__))
+    def git(*args):
+        done = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+" if git("status", "--porcelain", "--", ".") else "")
 
 
 def main(argv=None):
@@ -553,7 +564,8 @@ def main(argv=None):
     import minigrad.functional  # noqa: F401 - older minigrads do not import it themselves
     import minigrad.nn  # noqa: F401
     np.seterr(all="ignore")  # inf and NaN inputs are part of PyTorch's cases
-    print(f"minigrad from {os.path.dirname(minigrad.__file__)}, torch {torch.__version__}")
+    print(f"minigrad {commit_of(minigrad)} from {os.path.dirname(minigrad.__file__)}, "
+          f"torch {torch.__version__}")
     if options.case:
         return show_case(torch, op_db, module_db, minigrad, options.case)
     start = time.perf_counter()

@@ -7,6 +7,8 @@ or dtype off by more than 1e-7 is "disagree"; a refusal naming the function
 and the argument is "unsupported", anything else that fails is "unclear".
 """
 import importlib.util
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from minigrad.tensor import Function
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCUMENT = ROOT / "docs" / "parity.md"
 _spec = importlib.util.spec_from_file_location("parity", ROOT / "benchmarks" / "parity.py")
 parity = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(parity)
@@ -164,3 +167,28 @@ def test_a_layer_gets_torchs_parameters():
         expected = dict(torch_layer.named_parameters())[name].detach().numpy()
         assert p.dtype == np.float64
         np.testing.assert_array_equal(p.numpy(), expected)
+
+
+# ----- docs/parity.md and the README say what the code and the saved sweeps say ------------
+
+def test_every_test_the_parity_tables_name_exists():
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", DOCUMENT.read_text(encoding="utf-8"))
+    assert len(named) > 50
+    for file, name in named:
+        source = (ROOT / "tests" / file).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"no {file}::{name}"
+
+
+def quoted_totals(name):
+    totals = json.loads((ROOT / "benchmarks" / "results" / name).read_text())["totals"]
+    columns = ["in_scope", "handled", "disagree", "unsupported", "unclear error", "missing"]
+    return totals, " | ".join(f"{totals[c]:,}" for c in columns)
+
+
+@pytest.mark.parametrize("name, row", [("parity-before.json", "before issue 11 (commit 76c3c10)"),
+                                       ("parity.json", "now")])
+def test_the_totals_quoted_are_the_saved_sweeps(name, row):
+    totals, cells = quoted_totals(name)
+    assert f"| {row} | {cells} |" in DOCUMENT.read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"{totals['handled']:,} of {totals['in_scope']:,}" in readme
