@@ -325,7 +325,7 @@ def run_case(torch, minigrad, torch_call, minigrad_call, torch_leaves, seed):
             return "handled", ""
         leaves = [t for t, _ in pairs]
         grads = torch.autograd.grad(differentiable, leaves, seeds, allow_unused=True)
-        backward_ours(minigrad, ours, theirs, differentiable, seeds)
+        backward_ours(ours, theirs, differentiable, seeds)
         for i, ((leaf, mine), grad) in enumerate(zip(pairs, grads)):
             theirs_grad = torch.zeros_like(leaf) if grad is None else grad
             ours_grad = np.zeros(mine.shape) if mine.grad is None else as_array(mine.grad)
@@ -337,7 +337,7 @@ def run_case(torch, minigrad, torch_call, minigrad_call, torch_leaves, seed):
     return "handled", ""
 
 
-def backward_ours(minigrad, ours, theirs, differentiable, seeds):
+def backward_ours(ours, theirs, differentiable, seeds):
     """Backward through minigrad's outputs that match PyTorch's differentiable ones."""
     positions = [next(i for i, o in enumerate(theirs) if o is d) for d in differentiable]
     for k, (position, seed) in enumerate(zip(positions, seeds)):
