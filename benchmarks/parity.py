@@ -39,6 +39,9 @@ from collections import Counter, namedtuple
 
 import numpy as np
 
+import minigrad
+import minigrad.functional  # noqa: F401 - older minigrads do not import these themselves
+import minigrad.nn  # noqa: F401
 from minigrad.fileio import write_bytes
 
 RTOL = ATOL = 1e-7
@@ -498,10 +501,11 @@ def run_sweep(torch, op_db, module_db, minigrad, only):
 
 
 def report(rows):
-    """The markdown table of counts per row, then the totals; returns the totals."""
+    """Print the markdown table of counts per row (as docs/parity.md shows it) and the
+    totals; returns the totals."""
     header = ["PyTorch function", "cases"] + STATUSES
     print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    print("|---|" + "---:|" * (len(header) - 1))
     totals = Counter()
     for name, results in rows.items():
         counts = summarize(results)
@@ -510,11 +514,11 @@ def report(rows):
         print("| " + " | ".join(cells) + " |")
     totals = {s: totals.get(s, 0) for s in STATUSES}
     counted = sum(totals.values()) - totals["out of scope"] - totals["torch refuses"]
-    print(f"| **total** | {sum(totals.values())} | " +
-          " | ".join(str(totals[s]) for s in STATUSES) + " |")
-    print(f"\nIn scope: {counted} cases; handled {totals['handled']}, disagree "
-          f"{totals['disagree']}, unsupported (clear error) {totals['unsupported']}, unclear "
-          f"error {totals['unclear error']}, missing {totals['missing']}.")
+    print(f"| **total** | {sum(totals.values()):,} | " +
+          " | ".join(f"{totals[s]:,}" for s in STATUSES) + " |")
+    print(f"\nIn scope: {counted:,} cases; handled {totals['handled']:,}, disagree "
+          f"{totals['disagree']:,}, unsupported (clear error) {totals['unsupported']:,}, "
+          f"unclear error {totals['unclear error']:,}, missing {totals['missing']:,}.")
     return dict(totals, in_scope=counted)
 
 
@@ -560,16 +564,14 @@ def main(argv=None):
     parser.add_argument("--case", help="NAME:INDEX, e.g. nn.functional.conv2d:17 — show one case")
     options = parser.parse_args(argv)
     torch, op_db, module_db = import_torch_databases()
-    import minigrad
-    import minigrad.functional  # noqa: F401 - older minigrads do not import it themselves
-    import minigrad.nn  # noqa: F401
-    np.seterr(all="ignore")  # inf and NaN inputs are part of PyTorch's cases
     print(f"minigrad {commit_of(minigrad)} from {os.path.dirname(minigrad.__file__)}, "
           f"torch {torch.__version__}")
     if options.case:
-        return show_case(torch, op_db, module_db, minigrad, options.case)
+        with np.errstate(all="ignore"):
+            return show_case(torch, op_db, module_db, minigrad, options.case)
     start = time.perf_counter()
-    rows = run_sweep(torch, op_db, module_db, minigrad, options.only)
+    with np.errstate(all="ignore"):  # inf and NaN inputs are part of PyTorch's cases
+        rows = run_sweep(torch, op_db, module_db, minigrad, options.only)
     totals = report(rows)
     payload = as_json(rows, totals, torch, minigrad, time.perf_counter() - start)
     os.makedirs(os.path.dirname(os.path.abspath(options.json)), exist_ok=True)

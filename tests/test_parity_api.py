@@ -169,6 +169,15 @@ def test_a_layer_gets_torchs_parameters():
         np.testing.assert_array_equal(p.numpy(), expected)
 
 
+def test_the_sweep_runs_pytorchs_inputs_for_a_layer(tmp_path, capsys):
+    pytest.importorskip("expecttest", reason="PyTorch's test inputs need expecttest")
+    out = tmp_path / "parity.json"
+    assert parity.main(["--only", "nn.ReLU", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["totals"]["handled"] == result["functions"]["nn.ReLU"]["cases"] > 0
+    assert "| `nn.ReLU` |" in capsys.readouterr().out
+
+
 # ----- docs/parity.md and the README say what the code and the saved sweeps say ------------
 
 def test_every_test_the_parity_tables_name_exists():
