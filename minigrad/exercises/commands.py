@@ -73,23 +73,23 @@ def load(path):
     return module
 
 
-def check(name, fn_class, examples=DEFAULT_EXAMPLES, device="cpu", module=None):
+def check(name, fn_class, examples=DEFAULT_EXAMPLES, device="cpu", module=None, file=None):
     """Run exercise ``name``'s property tests on the Function class ``fn_class``;
     return the :class:`~minigrad.exercises.runner.Report`.
 
     ``module`` is the student's module, where conv2d also finds ``fold``;
-    ``examples`` is the number of hypothesis examples per property.
+    ``file`` is the student's file, named in the report; ``examples`` is the
+    number of hypothesis examples per property.
     """
     item = exercise(name)
     if not (inspect.isclass(fn_class) and issubclass(fn_class, Function)):
         raise ExerciseError(f"exercise {name} checks a Function class (a subclass of "
                             f"{item.engine.__module__}.{item.engine.__name__}), got {fn_class!r}")
     properties = PROPERTIES[name](fn_class, device, module)
-    source = getattr(module, "__file__", None)
-    where = f" from {source}" if source else ""
+    where = f" from {file}" if file else ""
     title = (f"Checking {fn_class.__name__}{where}: exercise {name}, {examples} examples "
              f"per check, on '{device}'")
-    return run_checks(title, properties, examples, student_file=source)
+    return run_checks(title, properties, examples, student_file=file)
 
 
 def check_file(name, path, examples=DEFAULT_EXAMPLES, device="cpu"):
@@ -102,4 +102,4 @@ def check_file(name, path, examples=DEFAULT_EXAMPLES, device="cpu"):
         raise ExerciseError(f"{path} defines no class {class_name}; the exercise checks the "
                             f"class {class_name} (start from the stub: "
                             f"python -m minigrad.exercises start {name} NEW_FILE)")
-    return check(name, fn_class, examples, device, module)
+    return check(name, fn_class, examples, device, module, file=path)

@@ -50,13 +50,15 @@ class Report:
     def format(self):
         """The report as the command prints it: the first failure in full, later
         ones by their first line and hints."""
-        lines = [self.title, ""]
-        first_failure = True
+        lines, hints_shown, first_failure = [self.title, ""], set(), True
         for result in self.results:
             lines.append(f"  {result.status:<4}  {result.description}")
             detail = [line for line in result.detail.splitlines() if line.strip()]
+            hint = _hint_lines(detail)
             if result.status == FAILED and not first_failure:
-                detail = detail[:1] + _hint_lines(detail[1:])
+                shown = hint and "\n".join(hint) in hints_shown
+                detail = detail[:1] + (["  hint: the same as above"] if shown else hint)
+            hints_shown.add("\n".join(hint))
             first_failure = first_failure and result.status != FAILED
             lines.extend(f"        {line}" for line in detail)
         passed = sum(result.status == PASSED for result in self.results)
