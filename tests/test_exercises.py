@@ -5,6 +5,7 @@ The wrong backwards below are what a student might write: each is a subclass of
 the engine's Function with one mistake in backward (or, for max-pooling, in
 which tied entry forward marks as the winner).
 """
+import re
 import subprocess
 import sys
 import types
@@ -294,3 +295,48 @@ def test_the_checks_take_the_class_as_a_parameter_and_leave_the_engine_alone():
     for name, exercise in EXERCISES.items():
         cls, attributes = engine[name]
         assert exercise.engine is cls and dict(vars(cls)) == attributes
+
+
+# ----- the README's walk-through is the commands' real output ----------------------------------
+
+WRONG_FOLD_FILE = """\
+from test_exercises import ConvolutionFoldAssigns, assigning_fold as fold
+
+
+class Convolution(ConvolutionFoldAssigns):
+    pass
+"""
+RIGHT_FILE = """\
+from minigrad.ops import conv
+from test_exercises import engine_fold as fold
+
+
+class Convolution(conv.Convolution):
+    pass
+"""
+
+
+def readme_sessions():
+    """(command, output) of every ``$ python -m minigrad.exercises ...`` block of the
+    README's section "Learning backprop with minigrad"."""
+    text = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Learning backprop with minigrad"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.findall(r"^```\n\$ python -m minigrad\.exercises(.*?)\n(.*?)^```$", section,
+                      re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_shows_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """The README's list, start and the failing and passing checks of conv2d (a fold
+    that assigns, then one that adds), word for word."""
+    monkeypatch.chdir(tmp_path)
+    sessions = readme_sessions()
+    check_command = " check conv2d conv2d_exercise.py"
+    assert [command for command, _ in sessions] == ["", " start conv2d", check_command,
+                                                    check_command]
+    contents = [None, None, WRONG_FOLD_FILE, RIGHT_FILE]
+    for (command, shown), content in zip(sessions, contents):
+        if content is not None:  # the student edits the file start wrote
+            (tmp_path / "conv2d_exercise.py").write_text(content, encoding="utf-8")
+        main(command.split())
+        assert capsys.readouterr().out == shown, f"README block for `{command}` is out of date"
