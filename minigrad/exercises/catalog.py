@@ -156,7 +156,7 @@ Derive, with grad_out = dL/dy (N, C, OH, OW):
         name="cross_entropy",
         title="cross-entropy: loss = −(1/N) Σₙ log softmax(xₙ)[tₙ]",
         engine=CrossEntropy,
-        derive="""loss = −(1/N) Σₙ log softmax(xₙ)[tₙ] for logits x (N, C) and labels t (N,),
+        derive="""loss = −(1/N) Σₙ log softmax(xₙ)[tₙ], logits x (N, C), labels t (N,),
 softmax(xₙ)[c] = exp(xₙ[c]) / Σⱼ exp(xₙ[j]).
 
 Derive, with grad_out = dL/dloss (a scalar array):

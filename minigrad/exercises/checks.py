@@ -23,14 +23,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from minigrad import backend
+from minigrad.exercises.runner import Property
 from minigrad.functional import cross_entropy, fold, unfold
 from minigrad.ops.window import window
 from minigrad.tensor import Tensor
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing.strategies import (ConvGeometry, away_from_zero_array,
-                                         broadcastable_shapes, conv_geometry, seeds, shapes, uniform_array,
-                                         untied_array)
-from minigrad.exercises.runner import Property
+                                         broadcastable_shapes, conv_geometry, seeds, shapes,
+                                         uniform_array, untied_array)
 
 __all__ = ["Case", "PROPERTIES"]
 
@@ -190,7 +190,8 @@ def matmul_properties(fn_class, device, module):
 
         def matmul(a, b):
             return fn_class.apply(a, b)
-        arrays = [uniform_array(batch[0] + (n, k), seed), uniform_array(batch[1] + (k, m), seed + 1)]
+        arrays = [uniform_array(batch[0] + (n, k), seed),
+                  uniform_array(batch[1] + (k, m), seed + 1)]
         return Case(matmul, arrays, lambda a, b: a @ b)
 
     draw = dict(batch=broadcastable_shapes(min_dims=0, max_dims=2, max_side=3),
@@ -273,7 +274,8 @@ def pool_gradient(x, grad_out, stride, first=True):
         window_values = x[image, channel, i * stride:i * stride + 2, j * stride:j * stride + 2]
         flat = window_values.reshape(-1)
         k = int(flat.argmax()) if first else len(flat) - 1 - int(flat[::-1].argmax())
-        grad[image, channel, i * stride + k // 2, j * stride + k % 2] += grad_out[image, channel, i, j]
+        row, column = i * stride + k // 2, j * stride + k % 2
+        grad[image, channel, row, column] += grad_out[image, channel, i, j]
     return grad
 
 
@@ -308,10 +310,11 @@ def max_pool2d_properties(fn_class, device, module):
             if np.allclose(got, pool_gradient(x, grad_out, stride, first=False)):
                 hint = ("the gradient went to the last maximum of a tied window; it belongs to "
                         "the first, in row-major order (scan with a strict >, as forward does)")
+            wrong = int((~np.isclose(got, expected)).sum())
             raise _with_hint(AssertionError(
                 f"at a tie, the gradient must go to the first maximum of the window "
                 f"(row-major order, as in PyTorch); input shape {shape}, stride {stride}: "
-                f"wrong at {int((~np.isclose(got, expected)).sum())} of {got.size} elements"), hint)
+                f"wrong at {wrong} of {got.size} elements"), hint)
 
     draw = dict(case=pool2x2_cases(), seed=seeds)
     return _shared(draw, first, make_case, device) + [
@@ -350,7 +353,8 @@ def cross_entropy_properties(fn_class, device, module):
 
 # ----- conv2d: dW, db, dU and fold -----------------------------------------------------------
 
-SMALL_CONV = dict(max_batch=2, max_channels=3, max_size=6, max_kernel=3, max_stride=2, max_padding=1)
+SMALL_CONV = dict(max_batch=2, max_channels=3, max_size=6, max_kernel=3, max_stride=2,
+                  max_padding=1)
 FIRST_CONV = ConvGeometry(n=2, c=2, h=5, w=4, out_channels=3, kernel=(3, 3), stride=(1, 1),
                           padding=(1, 1))  # the windows overlap
 
