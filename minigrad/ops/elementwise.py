@@ -1,11 +1,11 @@
 """Elementwise ops. Binary ops broadcast like NumPy and sum each gradient
-back to its input's shape (``unbroadcast``)."""
-import numpy as np
-
+back to its input's shape (``unbroadcast``). Where a derivative is undefined
+(a tie, a boundary, NaN, 0 to a power) the gradient is PyTorch's."""
 from minigrad.backend import get_array_module
 from minigrad.tensor import Function, unbroadcast
 
-__all__ = ["add", "div", "exp", "log", "mul", "neg", "pow", "relu", "sub"]
+__all__ = ["add", "clamp", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
+           "relu", "sub"]
 
 
 class Add(Function):
@@ -68,18 +68,30 @@ class Neg(Function):
         return (-grad_out,)
 
 
-class Pow(Function):
-    """y = x ** p for a constant number p.   dy/dx = p · x^(p-1)."""
+class Power(Function):
+    """y = bᵉ.   dy/db = e·bᵉ⁻¹,   dy/de = bᵉ·ln b.
 
-    def forward(self, x, exponent):
-        self.x, self.exponent = x, exponent
-        return x ** exponent
+    Either side may be a constant (``x ** 2``, ``2 ** x``). As in PyTorch,
+    dy/db = 0 where e = 0 (even at b = 0), and dy/de = 0 where b = 0 and
+    e ≥ 0 (there bᵉ·ln b would be 0·(−∞)).
+    """
+
+    def forward(self, base, exponent):
+        self.base, self.exponent = base, exponent
+        self.y = base ** exponent
+        return self.y
 
     def backward(self, grad_out):
-        p = self.exponent
-        if p == 0:  # y = 1: no gradient (and no 0 · 0⁻¹ = NaN at x = 0)
-            return (grad_out * 0,)
-        return (grad_out * p * self.x ** (p - 1),)
+        xp = get_array_module(grad_out)
+        base, exponent = self.base, self.exponent
+        grad_base = grad_exponent = None
+        if self.needs_grad[0]:
+            local = xp.where(exponent == 0, 0, exponent * base ** (exponent - 1))
+            grad_base = unbroadcast(grad_out * local, base.shape)
+        if self.needs_grad[1]:
+            local = xp.where((base == 0) & (exponent >= 0), 0, self.y * xp.log(base))
+            grad_exponent = unbroadcast(grad_out * local, exponent.shape)
+        return grad_base, grad_exponent
 
 
 class Exp(Function):
@@ -104,17 +116,71 @@ class Log(Function):
         return (grad_out / self.x,)
 
 
-class ReLU(Function):
-    """y = max(x, 0).   dy/dx = 1 where x > 0, else 0."""
+class Rectifier(Function):
+    """y = max(x, 0).   dy/dx = 0 where y ≤ 0, else 1 (so NaN passes, as in PyTorch)."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.maximum(x, xp.zeros_like(x))  # (an array of zeros: NumPy's fast path)
-        self.positive = y > 0
+        y = xp.maximum(x, xp.zeros_like(x))  # NaN stays NaN (an array of zeros: NumPy's fast path)
+        self.passes = ~(y <= 0)  # NaN is not ≤ 0, so it passes
         return y
 
     def backward(self, grad_out):
-        return (grad_out * self.positive,)
+        return (grad_out * self.passes,)
+
+
+class Maximum(Function):
+    """y = max(a, b).   dy/da = 1 where a > b, dy/db = 1 where b > a; a tie gives each ½."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, grad_out):
+        return _split_between(grad_out, self.a, self.b, self.a < self.b, self.b < self.a)
+
+
+class Minimum(Function):
+    """y = min(a, b).   dy/da = 1 where a < b, dy/db = 1 where b < a; a tie gives each ½."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return get_array_module(a).minimum(a, b)
+
+    def backward(self, grad_out):
+        return _split_between(grad_out, self.a, self.b, self.a > self.b, self.b > self.a)
+
+
+def _split_between(grad_out, a, b, a_loses, b_loses):
+    """The gradients of a and b for maximum/minimum: everything to the winner,
+    half each on a tie, nothing to a loser (PyTorch's rule; NaN loses to nobody)."""
+    xp = get_array_module(grad_out)
+    shared = xp.where(a == b, grad_out / 2, grad_out)
+    grad_a = unbroadcast(xp.where(a_loses, 0, shared), a.shape)
+    grad_b = unbroadcast(xp.where(b_loses, 0, shared), b.shape)
+    return grad_a, grad_b
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi).   dy/dx = [lo ≤ x ≤ hi],  dy/dlo = [x < lo],  dy/dhi = [x > hi].
+
+    [condition] is 1 where it holds, else 0: the bounds count as inside, as in
+    PyTorch. When lo > hi, y = hi everywhere and hi takes the whole gradient.
+    """
+
+    def forward(self, x, lo, hi):
+        xp = get_array_module(x)
+        self.x, self.lo, self.hi = x, lo, hi
+        return xp.minimum(xp.maximum(x, lo), hi)
+
+    def backward(self, grad_out):
+        xp = get_array_module(grad_out)
+        x, lo, hi = self.x, self.lo, self.hi
+        grad_x = xp.where((x >= lo) & (x <= hi), grad_out, 0)
+        grad_lo = xp.where((x < lo) & (lo < hi), grad_out, 0)
+        grad_hi = xp.where((x > hi) | (hi < lo), grad_out, 0)
+        return (unbroadcast(grad_x, x.shape), unbroadcast(grad_lo, lo.shape),
+                unbroadcast(grad_hi, hi.shape))
 
 
 def add(a, b):
@@ -137,12 +203,9 @@ def neg(x):
     return Neg.apply(x)
 
 
-def pow(x, exponent):
-    if isinstance(exponent, bool) or not isinstance(exponent, (int, float, np.integer, np.floating)):
-        raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
-    # A Python number, so a NumPy float64 exponent cannot promote float32 data.
-    exponent = int(exponent) if isinstance(exponent, (int, np.integer)) else float(exponent)
-    return Pow.apply(x, exponent=exponent)
+def pow(base, exponent):
+    """``base ** exponent``; either may be a number (it takes the tensor's dtype)."""
+    return Power.apply(base, exponent)
 
 
 def exp(x):
@@ -154,4 +217,21 @@ def log(x):
 
 
 def relu(x):
-    return ReLU.apply(x)
+    return Rectifier.apply(x)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+def clamp(x, min=None, max=None):
+    """Limit ``x`` to [min, max]; each bound a number, a tensor or None (no bound)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' and 'max' must be given")
+    lower = -float("inf") if min is None else min
+    upper = float("inf") if max is None else max
+    return Clamp.apply(x, lower, upper)

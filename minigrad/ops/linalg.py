@@ -1,36 +1,44 @@
-"""Matrix products: matmul and the fused linear layer."""
+"""Matrix products: matmul and the fully connected layer's linear, with
+PyTorch's shapes (1-D operands, broadcast batch dims) and its dtype rule
+(both operands of one dtype; nothing is converted silently)."""
+import math
+
 from minigrad.tensor import Function, ShapeError, unbroadcast
 
 __all__ = ["linear", "matmul"]
 
 
 class MatMul(Function):
-    """Y = A @ B (2-D, or batched over leading axes that broadcast).
+    """Y = A @ B.   dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two dims).
 
-    dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two axes), each summed
-    back over broadcast batch axes.
+    Each gradient is summed over the batch dims its operand was broadcast along.
+    As in PyTorch, a 1-D A is a row (1, k) and a 1-D B a column (k, 1), and
+    that extra dim is dropped from Y. Backward puts it back into dY, forms
+    the two products, and drops it from the gradients again.
     """
 
     def forward(self, a, b):
-        if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit "
-                             "(both need ≥ 2 axes and A's last must equal B's second-to-last)")
         self.a, self.b = a, b
         return a @ b
 
     def backward(self, grad_out):
+        a = self.a[None, :] if self.a.ndim == 1 else self.a  # (1, k)
+        b = self.b[:, None] if self.b.ndim == 1 else self.b  # (k, 1)
+        grad = grad_out[..., None] if self.b.ndim == 1 else grad_out
+        grad = grad[..., None, :] if self.a.ndim == 1 else grad
         grad_a = grad_b = None
         if self.needs_grad[0]:
-            grad_a = unbroadcast(grad_out @ self.b.swapaxes(-1, -2), self.a.shape)
+            grad_a = unbroadcast(grad @ b.swapaxes(-1, -2), a.shape).reshape(self.a.shape)
         if self.needs_grad[1]:
-            grad_b = unbroadcast(self.a.swapaxes(-1, -2) @ grad_out, self.b.shape)
+            grad_b = unbroadcast(a.swapaxes(-1, -2) @ grad, b.shape).reshape(self.b.shape)
         return grad_a, grad_b
 
 
-class Linear(Function):
-    """y = x Wᵀ + b with x (N, in), W (out, in), b (out,).
+class Affine(Function):
+    """y = x Wᵀ + b.   dx = dy W,   dW = dyᵀ x,   db = Σ dy over every dim but the last.
 
-    dx = dy W,   dW = dyᵀ x,   db = Σₙ dy.
+    x is (*, in), W (out, in), b (out,), y (*, out). For dW and db the leading
+    dims of x and dy are merged into one: a row per sample.
     """
 
     def forward(self, x, weight, bias=None):
@@ -41,23 +49,55 @@ class Linear(Function):
         return y
 
     def backward(self, grad_out):
+        rows = math.prod(grad_out.shape[:-1])
+        grad_rows = grad_out.reshape(rows, grad_out.shape[-1])  # (rows, out)
         grad_x = grad_out @ self.weight if self.needs_grad[0] else None
-        grad_w = grad_out.T @ self.x if self.needs_grad[1] else None
-        grad_b = grad_out.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
-        return grad_x, grad_w, grad_b
+        grad_weight = None
+        if self.needs_grad[1]:
+            grad_weight = grad_rows.T @ self.x.reshape(rows, self.x.shape[-1])
+        grad_bias = None
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_bias = grad_rows.sum(axis=0)
+        return grad_x, grad_weight, grad_bias
+
+
+def _check_dtypes(op, **operands):
+    """PyTorch refuses to mix dtypes in a product; so do we, naming both."""
+    (name, first), *others = operands.items()
+    for other_name, other in others:
+        if other.dtype != first.dtype:
+            raise TypeError(f"{op}: {name} is {first.dtype} but {other_name} is {other.dtype}; "
+                            "expected the same dtype (convert one of them first)")
 
 
 def matmul(a, b):
+    """``a @ b`` as ``torch.matmul``: 1-D operands, and batch dims that broadcast."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least 1 dim, got shapes {a.shape} "
+                         f"and {b.shape}")
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]  # aligned from the right, as in broadcasting
+    batch_fits = all(m == n or 1 in (m, n) for m, n in zip(reversed(batch_a), reversed(batch_b)))
+    if a.shape[-1] != inner_b or not batch_fits:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit (A's last dim must "
+                         "equal B's second-to-last, and the batch dims must broadcast)")
+    _check_dtypes("matmul", a=a, b=b)
     return MatMul.apply(a, b)
 
 
 def linear(x, weight, bias=None):
-    """``x @ weight.T + bias``, checking that the feature counts agree."""
-    if x.ndim != 2:
-        raise ShapeError(f"linear: expected a 2-D input (N, in_features), got shape {x.shape}")
-    if x.shape[1] != weight.shape[1]:
+    """``x @ weight.T + bias`` for x (*, in_features), as ``torch.nn.functional.linear``."""
+    if weight.ndim != 2 or x.ndim == 0:
+        raise ShapeError(f"linear: expected weight (out_features, in_features) and input "
+                         f"(*, in_features), got weight {weight.shape} and input {x.shape}")
+    if x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: expected {weight.shape[1]} input features "
                          f"(weight {weight.shape}), got input of shape {x.shape}")
     if bias is None:
-        return Linear.apply(x, weight)
-    return Linear.apply(x, weight, bias)
+        _check_dtypes("linear", input=x, weight=weight)
+        return Affine.apply(x, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ShapeError(f"linear: expected a bias of shape ({weight.shape[0]},) for weight "
+                         f"{weight.shape}, got {bias.shape}")
+    _check_dtypes("linear", input=x, weight=weight, bias=bias)
+    return Affine.apply(x, weight, bias)

@@ -1,86 +1,135 @@
-"""Reductions over axes: sum, mean, max."""
+"""Reductions with PyTorch's arguments: sum, mean, amax, max.
+
+``dim`` is an int, a tuple of ints, or None (every dim); negative dims count
+from the end. ``keepdim=True`` keeps each reduced dim with size 1.
+"""
+from collections import namedtuple
+
 from minigrad.backend import get_array_module
-from minigrad.tensor import Function
+from minigrad.ops.shape import dim_index
+from minigrad.tensor import Function, ShapeError, Tensor
 
-__all__ = ["max", "mean", "sum"]
+__all__ = ["MaxResult", "amax", "max", "mean", "sum"]
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])  # what torch.max(x, dim) returns
 
 
-def _axes(axis, ndim):
-    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
-    if axis is None:
+def _dims(op, dim, ndim):
+    """``dim`` as a sorted tuple of non-negative dims (None or () means all)."""
+    dims = () if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(a % ndim for a in axes)) if ndim else ()
+    dims = sorted(dim_index(op, d, ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"{op}: dim={dim} names the same dim twice")
+    return tuple(dims) if ndim else ()
 
 
-def _keepdims_shape(shape, axes):
-    """``shape`` with each reduced axis set to 1."""
-    return tuple(1 if i in axes else size for i, size in enumerate(shape))
+def _kept_shape(shape, dims):
+    """``shape`` with each reduced dim set to 1."""
+    return tuple(1 if i in dims else size for i, size in enumerate(shape))
+
+
+def _check_not_empty(op, shape, dims):
+    """A maximum over no elements is undefined: refuse, as PyTorch does."""
+    for d in dims:
+        if shape[d] == 0:
+            raise ShapeError(f"{op}: cannot take the maximum over dim {d} of size 0 "
+                             f"(input shape {shape})")
 
 
 class Sum(Function):
-    """y = Σ x over the axes.   dy/dx = 1: the gradient is copied back along them."""
+    """y = Σ x over dims.   dy/dx = 1: the gradient is copied back along them."""
 
-    def forward(self, x, axis, keepdims):
-        self.x_shape, self.axes = x.shape, _axes(axis, x.ndim)
-        return x.sum(axis=self.axes, keepdims=keepdims)
+    def forward(self, x, dims, keepdim):
+        self.x_shape, self.dims = x.shape, dims
+        return x.sum(axis=dims, keepdims=keepdim)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        grad = grad_out.reshape(_keepdims_shape(self.x_shape, self.axes))
+        grad = grad_out.reshape(_kept_shape(self.x_shape, self.dims))
         return (xp.broadcast_to(grad, self.x_shape),)
 
 
 class Mean(Function):
-    """y = (1/n) Σ x over the axes (n elements each).   dy/dx = 1/n."""
+    """y = (1/n) Σ x over dims (n elements each).   dy/dx = 1/n.   No elements: y = NaN."""
 
-    def forward(self, x, axis, keepdims):
-        self.x_shape, self.axes = x.shape, _axes(axis, x.ndim)
-        return x.mean(axis=self.axes, keepdims=keepdims)
+    def forward(self, x, dims, keepdim):
+        self.x_shape, self.dims = x.shape, dims
+        self.count = 1
+        for d in dims:
+            self.count *= x.shape[d]
+        return x.mean(axis=dims, keepdims=keepdim)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        count = 1
-        for a in self.axes:
-            count *= self.x_shape[a]
-        grad = grad_out.reshape(_keepdims_shape(self.x_shape, self.axes)) / count
-        return (xp.broadcast_to(grad, self.x_shape),)
+        grad = grad_out.reshape(_kept_shape(self.x_shape, self.dims))
+        return (xp.broadcast_to(grad, self.x_shape) / self.count,)
 
 
-class Max(Function):
-    """y = max x over the axes.   dy/dx = 1 at one maximum (the first), 0 elsewhere.
+class Amax(Function):
+    """y = max x over dims.   dy/dx = 1/k at each of the k elements equal to the maximum, else 0.
 
-    The reduced axes are moved to the end and merged into one, so a single
-    ``argmax`` finds the winner of every group.
+    Tied maxima share the gradient evenly, as in PyTorch.
     """
 
-    def forward(self, x, axis, keepdims):
-        xp = get_array_module(x)
-        self.x_shape, self.axes = x.shape, _axes(axis, x.ndim)
-        kept = [i for i in range(x.ndim) if i not in self.axes]
-        self.order = kept + list(self.axes)
-        grouped = x.transpose(self.order).reshape([x.shape[i] for i in kept] + [-1])
-        self.argmax = grouped.argmax(axis=-1)
-        y = xp.take_along_axis(grouped, self.argmax[..., None], axis=-1)[..., 0]
-        self.group_size = grouped.shape[-1]
-        return y.reshape(_keepdims_shape(x.shape, self.axes)) if keepdims else y
+    def forward(self, x, dims, keepdim):
+        y = x.max(axis=dims, keepdims=True)
+        self.tied = x == y
+        self.count = self.tied.sum(axis=dims, keepdims=True, dtype=x.dtype)
+        return y if keepdim else y.squeeze(axis=dims)
+
+    def backward(self, grad_out):
+        return (self.tied * (grad_out.reshape(self.count.shape) / self.count),)
+
+
+class MaxAlongDim(Function):
+    """y = x at index i along dim, i the first maximum.   dy/dx = 1 at i, else 0.
+
+    ``indices`` (the argmax, with dim kept as size 1) is found by ``max``.
+    """
+
+    def forward(self, x, dim, keepdim, indices):
+        self.x_shape, self.dim, self.indices = x.shape, dim, indices
+        y = get_array_module(x).take_along_axis(x, indices, axis=dim)
+        return y if keepdim else y.squeeze(axis=dim)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        winner = xp.arange(self.group_size) == self.argmax[..., None]
-        grad = winner * grad_out.reshape(self.argmax.shape)[..., None]
-        grad = grad.reshape([self.x_shape[i] for i in self.order])
-        inverse = [self.order.index(i) for i in range(len(self.order))]
-        return (grad.transpose(inverse),)
+        along = [-1 if i == self.dim else 1 for i in range(len(self.x_shape))]
+        positions = xp.arange(self.x_shape[self.dim]).reshape(along)
+        grad = grad_out.reshape(self.indices.shape)
+        return (xp.where(positions == self.indices, grad, 0),)
 
 
-def sum(x, axis=None, keepdims=False):
-    return Sum.apply(x, axis=axis, keepdims=keepdims)
+def sum(x, dim=None, keepdim=False):
+    return Sum.apply(x, dims=_dims("sum", dim, x.ndim), keepdim=keepdim)
 
 
-def mean(x, axis=None, keepdims=False):
-    return Mean.apply(x, axis=axis, keepdims=keepdims)
+def mean(x, dim=None, keepdim=False):
+    return Mean.apply(x, dims=_dims("mean", dim, x.ndim), keepdim=keepdim)
 
 
-def max(x, axis=None, keepdims=False):
-    return Max.apply(x, axis=axis, keepdims=keepdims)
+def amax(x, dim=None, keepdim=False):
+    dims = _dims("amax", dim, x.ndim)
+    _check_not_empty("amax", x.shape, dims)
+    return Amax.apply(x, dims=dims, keepdim=keepdim)
+
+
+def max(x, dim=None, keepdim=False):
+    """``max(x)``: the largest element (ties share the gradient, as ``amax``).
+    ``max(x, dim)``: ``MaxResult(values, indices)`` of the first maximum along
+    ``dim``, which alone receives the gradient, as ``torch.max(x, dim)``."""
+    if dim is None:
+        return amax(x, None, keepdim)
+    if not isinstance(dim, int):
+        raise TypeError(f"max: dim must be an int or None, got {dim!r} (amax takes several dims)")
+    if x.ndim == 0:
+        raise ShapeError("max: a 0-d tensor has no dim to reduce; call max(x) without dim")
+    dim = dim_index("max", dim, x.ndim)
+    _check_not_empty("max", x.shape, (dim,))
+    xp = get_array_module(x.data)
+    indices = xp.expand_dims(x.data.argmax(axis=dim), dim)
+    values = MaxAlongDim.apply(x, dim=dim, keepdim=keepdim, indices=indices)
+    return MaxResult(values, Tensor(indices if keepdim else indices.squeeze(axis=dim),
+                                    dtype=indices.dtype))

@@ -1,9 +1,21 @@
-"""Ops that move elements around without changing them: reshape, transpose,
-flatten, indexing. Their gradients move the elements back."""
+"""Ops that move elements around without changing them: reshape, permute,
+transpose, flatten, indexing. Their gradients move the elements back."""
+import math
+
 from minigrad.backend import get_array_module, is_array
 from minigrad.tensor import Function, Tensor
 
-__all__ = ["flatten", "getitem", "reshape", "transpose"]
+__all__ = ["dim_index", "flatten", "getitem", "permute", "reshape", "transpose"]
+
+
+def dim_index(op, dim, ndim):
+    """``dim`` (negative counts from the end) as an index in range(ndim); a 0-d
+    tensor accepts 0 and -1, as in PyTorch. IndexError names ``op`` otherwise."""
+    bound = ndim if ndim else 1
+    if not -bound <= dim < bound:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
+                         f"(expected {-bound} to {bound - 1})")
+    return dim % bound
 
 
 class Reshape(Function):
@@ -17,15 +29,15 @@ class Reshape(Function):
         return (grad_out.reshape(self.x_shape),)
 
 
-class Transpose(Function):
-    """y = x with its axes permuted.   dx = dy with the inverse permutation."""
+class Permute(Function):
+    """y = x with dims reordered, y.shape[i] = x.shape[dims[i]].   dx = dy, reordered back."""
 
-    def forward(self, x, axes):
-        self.axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(a % x.ndim for a in axes)
-        return x.transpose(self.axes)
+    def forward(self, x, dims):
+        self.dims = dims
+        return x.transpose(dims)
 
     def backward(self, grad_out):
-        inverse = [self.axes.index(i) for i in range(len(self.axes))]
+        inverse = [self.dims.index(i) for i in range(len(self.dims))]
         return (grad_out.transpose(inverse),)
 
 
@@ -68,17 +80,36 @@ def reshape(x, *shape):
     return Reshape.apply(x, shape=tuple(shape))
 
 
-def transpose(x, *axes):
-    """Permute axes (reversed when none are given), like ``numpy.transpose``."""
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = axes[0]
-    return Transpose.apply(x, axes=tuple(axes) if axes else None)
+def permute(x, *dims):
+    """``x`` with its dims in the order ``dims``, a permutation of all of them
+    (``permute(x, 2, 0, 1)`` or ``permute(x, (2, 0, 1))``), as ``torch.permute``."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = dims[0]
+    dims = tuple(dim_index("permute", d, x.ndim) for d in dims)
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims "
+                         f"of a tensor of shape {x.shape}")
+    return Permute.apply(x, dims=dims)
 
 
-def flatten(x, start_dim=0):
-    """Merge the axes from ``start_dim`` on into one (``flatten(x, 1)``: (N, ...) → (N, D))."""
-    start_dim %= max(x.ndim, 1)
-    return reshape(x, x.shape[:start_dim] + (-1,))
+def transpose(x, dim0, dim1):
+    """``x`` with dims ``dim0`` and ``dim1`` swapped, as ``torch.transpose``."""
+    dims = list(range(x.ndim))
+    dim0, dim1 = dim_index("transpose", dim0, x.ndim), dim_index("transpose", dim1, x.ndim)
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return Permute.apply(x, dims=tuple(dims))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims ``start_dim``..``end_dim`` into one, as ``torch.flatten``
+    (``flatten(x, 1)``: (N, C, H, W) → (N, C·H·W)); a 0-d tensor becomes shape (1,)."""
+    start = dim_index("flatten", start_dim, x.ndim)
+    end = dim_index("flatten", end_dim, x.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for a tensor of shape {x.shape}")
+    merged = math.prod(x.shape[start:end + 1])  # not -1: a zero-size dim leaves -1 ambiguous
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
 def getitem(x, index):
