@@ -8,7 +8,7 @@ property tests that judge it are ``checks.PROPERTIES[name]``.
 from dataclasses import dataclass
 
 from minigrad.ops.conv import Convolution
-from minigrad.ops.elementwise import Add, Mul, ReLU
+from minigrad.ops.elementwise import Add, Mul, Rectifier
 from minigrad.ops.linalg import MatMul
 from minigrad.ops.loss import CrossEntropy
 from minigrad.ops.pool import MaxPool2d
@@ -91,7 +91,7 @@ Derive, with grad_out = dL/dy (shaped like y):
         name="matmul", title="matrix product: Y = A @ B, batched over leading axes",
         engine=MatMul,
         derive="""Y = A @ B with A (..., n, k) and B (..., k, m): Y[i, j] = Σ_p A[i, p] B[p, j].
-Leading (batch) axes broadcast as in NumPy.
+Leading (batch) axes broadcast as in NumPy (the checks give A and B two axes or more).
 
 Derive, with grad_out = dY (..., n, m):
     dA (..., n, k): which product of dY and B has this shape? Check one entry:
@@ -104,36 +104,37 @@ A batch axis that was broadcast must be summed back to the input's shape.
         imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
-        name="sum", title="sum over axes: y = Σ x, the gradient copied back",
+        name="sum", title="sum over dims: y = Σ x, the gradient copied back",
         engine=Sum,
-        derive="""y = Σ x over some axes (all of them, one, or several; keepdims may keep
+        derive="""y = Σ x over some dims (all of them, one, or several; keepdim=True keeps
 them as size 1).
 
 Derive, with grad_out = dL/dy (shaped like y):
     dL/dx (shaped like x): how much does y change when one element of x does?
-    grad_out lost the summed axes (unless keepdims): put them back as size-1
-    axes, then spread it over x's shape (xp.broadcast_to).""",
-        saved={"x_shape": "x's shape", "axes": "the summed axes, a sorted tuple of ints ≥ 0"},
+    grad_out lost the summed dims (unless keepdim): put them back as size-1
+    dims, then spread it over x's shape (xp.broadcast_to).""",
+        saved={"x_shape": "x's shape", "dims": "the summed dims, a sorted tuple of ints ≥ 0"},
         returns="(grad_x,)"),
     Exercise(
-        name="mean", title="mean over axes: y = (1/n) Σ x",
+        name="mean", title="mean over dims: y = (1/n) Σ x",
         engine=Mean,
-        derive="""y = (1/n) Σ x over some axes, n = the number of elements averaged into each
-output (the product of the sizes of those axes).
+        derive="""y = (1/n) Σ x over some dims, n = the number of elements averaged into each
+output (the product of the sizes of those dims).
 
 Derive, with grad_out = dL/dy (shaped like y):
     dL/dx (shaped like x): as for sum, and what does the 1/n do?""",
-        saved={"x_shape": "x's shape", "axes": "the averaged axes, a sorted tuple of ints ≥ 0"},
+        saved={"x_shape": "x's shape", "dims": "the averaged dims, a sorted tuple of ints ≥ 0",
+               "count": "n"},
         returns="(grad_x,)"),
     Exercise(
         name="relu", title="ReLU: y = max(x, 0)",
-        engine=ReLU,
+        engine=Rectifier,
         derive="""y = max(x, 0), elementwise.
 
 Derive, with grad_out = dL/dy:
     dL/dx = grad_out · dy/dx. What is dy/dx where x > 0, and where x < 0?
 (At x = 0 there is no derivative; take 0 there, as PyTorch does.)""",
-        saved={"positive": "a boolean array: True where y > 0"},
+        saved={"passes": "a boolean array, True where y > 0: where the gradient passes"},
         returns="(grad_x,)"),
     Exercise(
         name="max_pool2d", title="max-pool 2×2: the gradient to each window's (first) maximum",

@@ -218,8 +218,10 @@ def _reduction_properties(fn_class, device, torch_method):
     def make_case(case, seed):
         shape, dim, keepdim = case
 
-        def reduce(x):
-            return fn_class.apply(x, axis=dim, keepdims=keepdim)
+        def reduce(x):  # as minigrad.ops.reduce calls it: the dims sorted, None for all
+            dims = range(len(shape)) if dim is None else [dim] if isinstance(dim, int) else dim
+            return fn_class.apply(x, dims=tuple(sorted(d % len(shape) for d in dims)),
+                                  keepdim=keepdim)
 
         def torch_call(x):
             return getattr(x, torch_method)(dim=dim, keepdim=keepdim)
