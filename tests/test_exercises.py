@@ -5,6 +5,7 @@ The wrong backwards below are what a student might write: each is a subclass of
 the engine's Function with one mistake in backward (or, for max-pooling, in
 which tied entry forward marks as the winner).
 """
+import inspect
 import re
 import subprocess
 import sys
@@ -37,11 +38,27 @@ def failures(report):
             if result.status == "FAIL"}
 
 
+def engines(name):
+    """The engine's Functions of exercise ``name``: its reference solution."""
+    return tuple(part.engine for part in EXERCISES[name].parts)
+
+
 def engine_fold(cols, shape, window):
     """The engine's public fold, taking the exercise's layout: columns (K, N·L)."""
     batch_major = cols.reshape(len(cols), shape[0], -1).transpose(1, 0, 2)  # (N, K, L)
     return F.fold(Tensor(batch_major), shape[2:], window.kernel, stride=window.stride,
                   padding=window.padding).data
+
+
+def recorded(tensor):
+    """Every Function on the tape that made ``tensor``."""
+    functions, stack = [], [tensor.grad_fn]
+    while stack:
+        function = stack.pop()
+        functions.append(function)
+        stack += [parent for parent in function.parents
+                  if parent is not None and not isinstance(parent, Tensor)]
+    return functions
 
 
 # ----- (a) the engine's ops are the reference solutions: they pass --------------------------
@@ -50,7 +67,7 @@ def engine_fold(cols, shape, window):
 @pytest.mark.parametrize("name", list(EXERCISES))
 def test_the_engines_op_passes_its_exercise(name, device):
     module = types.SimpleNamespace(fold=engine_fold) if name == "conv2d" else None
-    report = check(name, EXERCISES[name].engine, examples=EXAMPLES, device=device, module=module)
+    report = check(name, engines(name), examples=EXAMPLES, device=device, module=module)
     assert report.passed, report.format()
     assert all(result.status == "ok" for result in report.results), report.format()
     if name == "conv2d":
@@ -71,10 +88,12 @@ def test_the_stubs_describe_what_forward_really_saves():
     }
     assert set(outputs) == set(EXERCISES)
     for name, exercise in EXERCISES.items():
-        function = outputs[name].grad_fn
-        assert type(function) is exercise.engine, (name, type(function))
-        for attribute in exercise.saved:
-            assert hasattr(function, attribute), f"{name}: forward saves no self.{attribute}"
+        functions = {type(function): function for function in recorded(outputs[name])}
+        for part in exercise.parts:
+            assert part.engine in functions, (name, part.engine, list(functions))
+            for attribute in part.saved:
+                assert hasattr(functions[part.engine], attribute), (
+                    f"{name}: {part.engine.__name__}.forward saves no self.{attribute}")
 
 
 # ----- (b) each typical mistake fails, with the hint that names it ----------------------------
@@ -213,18 +232,19 @@ def test_the_module_runs_as_a_command():
 def test_start_writes_a_stub_that_inherits_forward_and_leaves_backward_blank(name, tmp_path):
     path = start(name, tmp_path / "mine.py")
     source = path.read_text(encoding="utf-8")
-    engine = EXERCISES[name].engine
     assert f"python -m minigrad.exercises check {name} {path}" in source
     assert "TODO" in source and "NotImplementedError" in source
     assert "def forward" not in source.replace("#     def forward", "")  # shown, not copied
     namespace = {}
     exec(compile(source, str(path), "exec"), namespace)
-    student = namespace[engine.__name__]
-    assert student.__mro__[1] is engine and "forward" not in vars(student)
-    with pytest.raises(NotImplementedError, match="TODO"):
-        student.backward(student(), None)
-    for attribute in EXERCISES[name].saved:
-        assert f"self.{attribute}:" in source
+    for part in EXERCISES[name].parts:
+        student = namespace[part.engine.__name__]
+        assert student.__mro__[1] is part.engine and "forward" not in vars(student)
+        with pytest.raises(NotImplementedError, match="TODO"):
+            student.backward(student(), None)
+        assert inspect.getsource(part.engine.forward).strip().splitlines()[0] in source
+        for attribute in part.saved:
+            assert f"self.{attribute}:" in source
 
 
 def test_start_defaults_to_a_file_named_after_the_exercise(tmp_path, monkeypatch, capsys):
@@ -249,9 +269,9 @@ def test_check_exit_codes(tmp_path, capsys):
     assert "not written yet" in capsys.readouterr().out
 
     solved = tmp_path / "solved.py"  # the engine's own backward, inherited: passes
+    (relu,) = engines("relu")
     solved.write_text("from minigrad.ops import elementwise\n\n\n"
-                      f"class {EXERCISES['relu'].engine.__name__}"
-                      f"(elementwise.{EXERCISES['relu'].engine.__name__}):\n    pass\n",
+                      f"class {relu.__name__}(elementwise.{relu.__name__}):\n    pass\n",
                       encoding="utf-8")
     assert main(["check", "relu", str(solved), "--examples", "2"]) == 0
     out = capsys.readouterr().out
@@ -267,7 +287,7 @@ def test_check_exit_codes(tmp_path, capsys):
 
 def test_check_names_the_students_line_when_backward_raises(tmp_path):
     broken = tmp_path / "broken.py"
-    relu = EXERCISES["relu"].engine.__name__
+    relu = engines("relu")[0].__name__
     broken.write_text("from minigrad.ops import elementwise\n\n\n"
                       f"class {relu}(elementwise.{relu}):\n"
                       "    def backward(self, grad_out):\n"
@@ -286,13 +306,10 @@ def test_a_file_that_does_not_load_is_reported(tmp_path, capsys):
 
 
 def test_the_checks_take_the_class_as_a_parameter_and_leave_the_engine_alone():
-    engine = {name: (exercise.engine, dict(vars(exercise.engine)))
-              for name, exercise in EXERCISES.items()}
+    before = {engine: dict(vars(engine)) for name in EXERCISES for engine in engines(name)}
     check("add", AddWithoutUnbroadcast, examples=EXAMPLES)
     check("conv2d", ConvolutionFoldAssigns, examples=EXAMPLES)
-    for name, exercise in EXERCISES.items():
-        cls, attributes = engine[name]
-        assert exercise.engine is cls and dict(vars(cls)) == attributes
+    assert {engine: dict(vars(engine)) for engine in before} == before
 
 
 # ----- the README's walk-through is the commands' real output ----------------------------------

@@ -1,9 +1,11 @@
-"""The exercises: which engine op each one is about, and what the student derives.
+"""The exercises: which engine ops each one is about, and what the student derives.
 
-Each :class:`Exercise` names the engine's Function (the reference solution:
-the stub subclasses it and keeps its forward), the math to derive, what
-forward leaves on ``self`` for backward, and what backward returns. The
-property tests that judge it are ``checks.PROPERTIES[name]``.
+An :class:`Exercise` has one :class:`Part` per Function the student writes a
+backward for (most have one). A part names the engine's Function (the
+reference solution: the stub subclasses it and keeps its forward), the math
+to derive, what forward leaves on ``self`` for backward, and what backward
+returns. The property tests that judge an exercise are
+``checks.PROPERTIES[name]``.
 """
 from dataclasses import dataclass
 
@@ -14,17 +16,23 @@ from minigrad.ops.loss import CrossEntropy
 from minigrad.ops.pool import MaxPool2d
 from minigrad.ops.reduce import Mean, Sum
 
-__all__ = ["EXERCISES", "Exercise"]
+__all__ = ["EXERCISES", "Exercise", "Part"]
+
+
+@dataclass(frozen=True)
+class Part:
+    engine: type           # the engine's Function: the stub's base class
+    derive: str            # the math to derive, for the backward's docstring
+    saved: dict            # attribute → what forward saved there
+    returns: str           # what backward returns
 
 
 @dataclass(frozen=True)
 class Exercise:
     name: str
     title: str
-    engine: type           # the engine's Function: the stub's base class
-    derive: str            # the math to derive, for the stub's docstring
-    saved: dict            # attribute → what forward saved there
-    returns: str           # what backward returns
+    parts: tuple           # the Functions whose backward the student writes, in order
+    intro: str = ""        # for the stub's header: how the parts make the op
     imports: tuple = ()    # extra import lines the stub offers
     helpers: str = ""      # extra functions the student writes (conv2d's fold)
 
@@ -59,8 +67,9 @@ def fold(cols, shape, window):
 EXERCISES = {exercise.name: exercise for exercise in [
     Exercise(
         name="add", title="broadcasting add: y = a + b, the gradient summed back to each shape",
-        engine=Add,
-        derive=f"""y = a + b.
+        parts=(Part(
+            engine=Add,
+            derive=f"""y = a + b.
 
 {BROADCASTING}
 
@@ -69,28 +78,30 @@ Derive, with grad_out = dL/dy (shaped like y):
            elements of y. What does the gradient of a copied value add up to?
     dL/db: the same question for b.
 Each gradient must come back in its input's shape.""",
-        saved={"a_shape": "a's shape", "b_shape": "b's shape"},
-        returns="(grad_a, grad_b)",
+            saved={"a_shape": "a's shape", "b_shape": "b's shape"},
+            returns="(grad_a, grad_b)"),),
         imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="mul", title="broadcasting mul: y = a * b, the gradient summed back to each shape",
-        engine=Mul,
-        derive=f"""y = a * b (elementwise).
+        parts=(Part(
+            engine=Mul,
+            derive=f"""y = a * b (elementwise).
 
 {BROADCASTING}
 
 Derive, with grad_out = dL/dy (shaped like y):
     dL/da = grad_out · (dy/da), then back to a's shape. What is dy/da?
     dL/db = the same for b.""",
-        saved={"a": "the input a", "b": "the input b"},
-        returns="(grad_a, grad_b)",
+            saved={"a": "the input a", "b": "the input b"},
+            returns="(grad_a, grad_b)"),),
         imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="matmul", title="matrix product: Y = A @ B, batched over leading axes",
-        engine=MatMul,
-        derive="""Y = A @ B with A (..., n, k) and B (..., k, m): Y[i, j] = Σ_p A[i, p] B[p, j].
+        parts=(Part(
+            engine=MatMul,
+            derive="""Y = A @ B with A (..., n, k) and B (..., k, m): Y[i, j] = Σ_p A[i, p] B[p, j].
 Leading (batch) axes broadcast as in NumPy (the checks give A and B two axes or more).
 
 Derive, with grad_out = dY (..., n, m):
@@ -99,47 +110,51 @@ Derive, with grad_out = dY (..., n, m):
     dB (..., k, m): the same question.
 A batch axis that was broadcast must be summed back to the input's shape.
 (x.swapaxes(-1, -2) swaps the last two axes of an array.)""",
-        saved={"a": "the input A", "b": "the input B"},
-        returns="(grad_a, grad_b)",
+            saved={"a": "the input A", "b": "the input B"},
+            returns="(grad_a, grad_b)"),),
         imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="sum", title="sum over dims: y = Σ x, the gradient copied back",
-        engine=Sum,
-        derive="""y = Σ x over some dims (all of them, one, or several; keepdim=True keeps
+        parts=(Part(
+            engine=Sum,
+            derive="""y = Σ x over some dims (all of them, one, or several; keepdim=True keeps
 them as size 1).
 
 Derive, with grad_out = dL/dy (shaped like y):
     dL/dx (shaped like x): how much does y change when one element of x does?
     grad_out lost the summed dims (unless keepdim): put them back as size-1
     dims, then spread it over x's shape (xp.broadcast_to).""",
-        saved={"x_shape": "x's shape", "dims": "the summed dims, a sorted tuple of ints ≥ 0"},
-        returns="(grad_x,)"),
+            saved={"x_shape": "x's shape", "dims": "the summed dims, a sorted tuple of ints ≥ 0"},
+            returns="(grad_x,)"),)),
     Exercise(
         name="mean", title="mean over dims: y = (1/n) Σ x",
-        engine=Mean,
-        derive="""y = (1/n) Σ x over some dims, n = the number of elements averaged into each
+        parts=(Part(
+            engine=Mean,
+            derive="""y = (1/n) Σ x over some dims, n = the number of elements averaged into each
 output (the product of the sizes of those dims).
 
 Derive, with grad_out = dL/dy (shaped like y):
     dL/dx (shaped like x): as for sum, and what does the 1/n do?""",
-        saved={"x_shape": "x's shape", "dims": "the averaged dims, a sorted tuple of ints ≥ 0",
+            saved={"x_shape": "x's shape", "dims": "the averaged dims, a sorted tuple of ints ≥ 0",
                "count": "n"},
-        returns="(grad_x,)"),
+            returns="(grad_x,)"),)),
     Exercise(
         name="relu", title="ReLU: y = max(x, 0)",
-        engine=Rectifier,
-        derive="""y = max(x, 0), elementwise.
+        parts=(Part(
+            engine=Rectifier,
+            derive="""y = max(x, 0), elementwise.
 
 Derive, with grad_out = dL/dy:
     dL/dx = grad_out · dy/dx. What is dy/dx where x > 0, and where x < 0?
 (At x = 0 there is no derivative; take 0 there, as PyTorch does.)""",
-        saved={"passes": "a boolean array, True where y > 0: where the gradient passes"},
-        returns="(grad_x,)"),
+            saved={"passes": "a boolean array, True where y > 0: where the gradient passes"},
+            returns="(grad_x,)"),)),
     Exercise(
         name="max_pool2d", title="max-pool 2×2: the gradient to each window's (first) maximum",
-        engine=MaxPool2d,
-        derive="""y = the maximum of x over each 2×2 window (stride 2: windows side by side;
+        parts=(Part(
+            engine=MaxPool2d,
+            derive="""y = the maximum of x over each 2×2 window (stride 2: windows side by side;
 stride 1: windows overlap). x (N, C, H, W) → y (N, C, OH, OW).
 
 Derive, with grad_out = dL/dy (N, C, OH, OW):
@@ -147,30 +162,32 @@ Derive, with grad_out = dL/dy (N, C, OH, OW):
     the gradient; every other entry gets 0. Two questions:
     - a tie: which maximum? (PyTorch's rule: the first, in row-major order)
     - overlapping windows may share their maximum: what does it receive then?""",
-        saved={"x_shape": "x's shape",
+            saved={"x_shape": "x's shape",
                "slices": "one index tuple per window entry (k = 0 top-left, 1 top-right, "
                          "2 bottom-left, 3 bottom-right): x[slices[k]] is entry k of every "
                          "window, shaped like y",
                "winner": "for every output, the k of the entry that won (the first maximum)"},
-        returns="(grad_x,)"),
+            returns="(grad_x,)"),)),
     Exercise(
         name="cross_entropy",
         title="cross-entropy: loss = −(1/N) Σₙ log softmax(xₙ)[tₙ]",
-        engine=CrossEntropy,
-        derive="""loss = −(1/N) Σₙ log softmax(xₙ)[tₙ], logits x (N, C), labels t (N,),
+        parts=(Part(
+            engine=CrossEntropy,
+            derive="""loss = −(1/N) Σₙ log softmax(xₙ)[tₙ], logits x (N, C), labels t (N,),
 softmax(xₙ)[c] = exp(xₙ[c]) / Σⱼ exp(xₙ[j]).
 
 Derive, with grad_out = dL/dloss (a scalar array):
     dL/dx (N, C): differentiate −log softmax(xₙ)[tₙ] with respect to xₙ[c], for
     c = tₙ and c ≠ tₙ. Then: the loss is a mean over the batch.
 The labels get no gradient: return None for them.""",
-        saved={"log_probs": "log softmax of the logits, (N, C)",
+            saved={"log_probs": "log softmax of the logits, (N, C)",
                "target": "the labels, (N,) integers"},
-        returns="(grad_logits, None)"),
+            returns="(grad_logits, None)"),)),
     Exercise(
         name="conv2d", title="conv2d's backward: dW, db, dU and fold",
-        engine=Convolution,
-        derive="""Forward (shown at the bottom of this file), for x (N, C, H, W),
+        parts=(Part(
+            engine=Convolution,
+            derive="""Forward (shown at the bottom of this file), for x (N, C, H, W),
 weight (O, C, KH, KW) and bias (O,):
     U  = unfold(x)      (K, N·L)   K = C·KH·KW numbers in one patch, L = OH·OW
     Y' = W' U           (O, N·L)   W' = the weight as an (O, K) matrix
@@ -184,11 +201,11 @@ Derive, with grad_out = dY (N, O, OH, OW), as dY' (O, N·L):
     dX  = fold(dU): every entry of U is a copy of one pixel of x (or of the zero
                     padding); write fold below and use it.
 Stuck? docs/derivation.md derives all four.""",
-        saved={"cols": "U, as (G, K/G, N·L): G = 1 in the checks, so self.cols[0] is U",
+            saved={"cols": "U, as (G, K/G, N·L): G = 1 in the checks, so self.cols[0] is U",
                "weight_matrix": "W', as (G, O/G, K/G): self.weight_matrix[0] is W' (O, K)",
                "weight_shape": "the weight's shape (O, C, KH, KW)",
                "image_shape": "x's shape without the batch axis, (C, H, W)",
                "window": "the window geometry, for fold"},
-        returns="(grad_x, grad_weight, grad_bias)",
+            returns="(grad_x, grad_weight, grad_bias)"),),
         helpers=FOLD),
 ]}

@@ -176,15 +176,17 @@ def _binary_properties(fn_class, device, torch_call):
     return _shared(draw, first, make_case, device, UNBROADCAST_HINT)
 
 
-def add_properties(fn_class, device, module):
-    return _binary_properties(fn_class, device, lambda a, b: a + b)
+def add_properties(classes, device, module):
+    return _binary_properties(classes[0], device, lambda a, b: a + b)
 
 
-def mul_properties(fn_class, device, module):
-    return _binary_properties(fn_class, device, lambda a, b: a * b)
+def mul_properties(classes, device, module):
+    return _binary_properties(classes[0], device, lambda a, b: a * b)
 
 
-def matmul_properties(fn_class, device, module):
+def matmul_properties(classes, device, module):
+    (fn_class,) = classes
+
     def make_case(batch, sizes, seed):
         n, k, m = sizes
 
@@ -231,17 +233,19 @@ def _reduction_properties(fn_class, device, torch_method):
     return _shared(dict(case=reductions(), seed=seeds), first, make_case, device)
 
 
-def sum_properties(fn_class, device, module):
-    return _reduction_properties(fn_class, device, "sum")
+def sum_properties(classes, device, module):
+    return _reduction_properties(classes[0], device, "sum")
 
 
-def mean_properties(fn_class, device, module):
-    return _reduction_properties(fn_class, device, "mean")
+def mean_properties(classes, device, module):
+    return _reduction_properties(classes[0], device, "mean")
 
 
 # ----- ReLU ----------------------------------------------------------------------------------
 
-def relu_properties(fn_class, device, module):
+def relu_properties(classes, device, module):
+    (fn_class,) = classes
+
     def make_case(shape, seed):
         def relu(x):
             return fn_class.apply(x)
@@ -281,7 +285,9 @@ def pool_gradient(x, grad_out, stride, first=True):
     return grad
 
 
-def max_pool2d_properties(fn_class, device, module):
+def max_pool2d_properties(classes, device, module):
+    (fn_class,) = classes
+
     def make_case(case, seed):
         shape, stride = case
 
@@ -325,11 +331,13 @@ def max_pool2d_properties(fn_class, device, module):
 
 # ----- cross-entropy -------------------------------------------------------------------------
 
-def cross_entropy_properties(fn_class, device, module):
-    def make_case(n, classes, seed):
+def cross_entropy_properties(classes, device, module):
+    (fn_class,) = classes
+
+    def make_case(n, num_classes, seed):
         rng = np.random.default_rng(seed)
-        logits = uniform_array((n, classes), seed, low=-3.0, high=3.0)
-        labels = rng.integers(0, classes, size=n)
+        logits = uniform_array((n, num_classes), seed, low=-3.0, high=3.0)
+        labels = rng.integers(0, num_classes, size=n)
 
         def cross_entropy_of(logits, labels):
             return fn_class.apply(logits, Tensor(labels, dtype=np.int64))
@@ -349,8 +357,8 @@ def cross_entropy_properties(fn_class, device, module):
 
         return Case(cross_entropy_of, [logits, labels], torch_call, diagnose)
 
-    draw = dict(n=st.integers(1, 4), classes=st.integers(2, 5), seed=seeds)
-    return _shared(draw, dict(n=4, classes=3, seed=0), make_case, device)
+    draw = dict(n=st.integers(1, 4), num_classes=st.integers(2, 5), seed=seeds)
+    return _shared(draw, dict(n=4, num_classes=3, seed=0), make_case, device)
 
 
 # ----- conv2d: dW, db, dU and fold -----------------------------------------------------------
@@ -386,7 +394,9 @@ FOLD_HINT = ("where windows overlap, a pixel was copied into several patches and
              "into the image, don't assign with =")
 
 
-def conv2d_properties(fn_class, device, module):
+def conv2d_properties(classes, device, module):
+    (fn_class,) = classes
+
     def make_case(geometry, bias, seed):
         win = _conv_window(geometry)
         arrays = [uniform_array(geometry.input_shape, seed),

@@ -73,33 +73,41 @@ def load(path):
     return module
 
 
-def check(name, fn_class, examples=DEFAULT_EXAMPLES, device="cpu", module=None, file=None):
-    """Run exercise ``name``'s property tests on the Function class ``fn_class``;
-    return the :class:`~minigrad.exercises.runner.Report`.
+def check(name, classes, examples=DEFAULT_EXAMPLES, device="cpu", module=None, file=None):
+    """Run exercise ``name``'s property tests on ``classes``, the student's Function
+    class (or a tuple of them, one per part of the exercise, in order); return the
+    :class:`~minigrad.exercises.runner.Report`.
 
     ``module`` is the student's module, where conv2d also finds ``fold``;
     ``file`` is the student's file, named in the report; ``examples`` is the
     number of hypothesis examples per property.
     """
     item = exercise(name)
-    if not (inspect.isclass(fn_class) and issubclass(fn_class, Function)):
-        raise ExerciseError(f"exercise {name} checks a Function class (a subclass of "
-                            f"{item.engine.__module__}.{item.engine.__name__}), got {fn_class!r}")
-    properties = PROPERTIES[name](fn_class, device, module)
+    classes = classes if isinstance(classes, tuple) else (classes,)
+    expected = [part.engine for part in item.parts]
+    if len(classes) != len(expected) or not all(
+            inspect.isclass(cls) and issubclass(cls, Function) for cls in classes):
+        wanted = ", ".join(f"a subclass of {engine.__module__}.{engine.__name__}"
+                           for engine in expected)
+        raise ExerciseError(f"exercise {name} checks {len(expected)} Function class(es) "
+                            f"({wanted}), got {classes!r}")
+    properties = PROPERTIES[name](classes, device, module)
     where = f" from {file}" if file else ""
-    title = (f"Checking {fn_class.__name__}{where}: exercise {name}, {examples} examples "
-             f"per check, on '{device}'")
+    title = (f"Checking {' and '.join(cls.__name__ for cls in classes)}{where}: exercise "
+             f"{name}, {examples} examples per check, on '{device}'")
     return run_checks(title, properties, examples, student_file=file)
 
 
 def check_file(name, path, examples=DEFAULT_EXAMPLES, device="cpu"):
-    """Load the student's file and check the class the exercise names; return the Report."""
+    """Load the student's file and check the classes the exercise names; return the Report."""
     item = exercise(name)
     module = load(path)
-    class_name = item.engine.__name__
-    fn_class = getattr(module, class_name, None)
-    if fn_class is None:
-        raise ExerciseError(f"{path} defines no class {class_name}; the exercise checks the "
-                            f"class {class_name} (start from the stub: "
-                            f"python -m minigrad.exercises start {name} NEW_FILE)")
-    return check(name, fn_class, examples, device, module, file=path)
+    classes = []
+    for part in item.parts:
+        class_name = part.engine.__name__
+        if not hasattr(module, class_name):
+            raise ExerciseError(f"{path} defines no class {class_name}; the exercise checks "
+                                f"the class {class_name} (start from the stub: "
+                                f"python -m minigrad.exercises start {name} NEW_FILE)")
+        classes.append(getattr(module, class_name))
+    return check(name, tuple(classes), examples, device, module, file=path)

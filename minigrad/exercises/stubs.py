@@ -12,16 +12,14 @@ __all__ = ["stub_source"]
 
 HEADER = '''\
 """Exercise "{name}": {title}.
-
-Write the backward below (every TODO), then let minigrad's property tests judge it:
+{intro}
+Write {what} below (every TODO), then let minigrad's property tests judge it:
 
     python -m minigrad.exercises check {name} {path}
 
-Your class inherits forward from minigrad's own {module}.{engine}
-(shown at the bottom of this file), and replaces only backward.
+{inherits}
 """
 from minigrad.backend import get_array_module  # xp = get_array_module(array): numpy, or cupy
-from {package} import {alias}
 '''
 
 CLASS = '''
@@ -43,7 +41,7 @@ class {engine}({alias}.{engine}):
 
 FORWARD = '''
 
-# ----- The forward you inherit, from {file} (read it; don't copy it) -----
+# ----- The forward {engine} inherits, from {file} (read it; don't copy it) -----
 #
 {listing}
 '''
@@ -51,28 +49,44 @@ FORWARD = '''
 
 def stub_source(exercise, path):
     """The text of the stub file for ``exercise``, to be saved at ``path``."""
-    engine = exercise.engine
-    package, _, alias = engine.__module__.rpartition(".")
-    saved = "\n".join(textwrap.fill(f"self.{name}: {meaning}", width=80, subsequent_indent="    ")
-                      for name, meaning in exercise.saved.items())
-    fields = dict(name=exercise.name, title=exercise.title, path=path, module=engine.__module__,
-                  engine=engine.__name__, package=package, alias=alias,
-                  returns=exercise.returns,
-                  derive=_indent(exercise.derive, 8), saved=_indent(saved, 12))
+    engines = [part.engine for part in exercise.parts]
+    names = [engine.__name__ for engine in engines]
+    backwards = " and ".join(f"{name}.backward" for name in names)
+    origins = ", ".join(f"{engine.__module__}.{engine.__name__}" for engine in engines)
+    header = HEADER.format(
+        name=exercise.name, title=exercise.title, path=path,
+        intro=f"\n{exercise.intro}\n" if exercise.intro else "",
+        what=backwards if not exercise.helpers else f"{backwards} and the helper",
+        inherits=textwrap.fill(f"Each class inherits forward from minigrad's own ({origins}), "
+                               "shown at the bottom of this file, and replaces only backward.",
+                               width=88))
+    modules = sorted({engine.__module__ for engine in engines})
+    parts = [header]
+    parts += [f"from {module.rpartition('.')[0]} import {module.rpartition('.')[2]}\n"
+              for module in modules]
+    parts += [line + "\n" for line in exercise.imports]
+    parts += [_class_source(exercise.name, part) for part in exercise.parts]
+    parts.append(exercise.helpers)
+    parts += [_forward_listing(engine) for engine in engines]
+    return "".join(parts)
+
+
+def _class_source(name, part):
+    saved = "\n".join(textwrap.fill(f"self.{attribute}: {meaning}", width=80,
+                                    subsequent_indent="    ")
+                      for attribute, meaning in part.saved.items())
+    return CLASS.format(name=name, engine=part.engine.__name__,
+                        alias=part.engine.__module__.rpartition(".")[2], returns=part.returns,
+                        derive=_indent(part.derive, 8), saved=_indent(saved, 12))
+
+
+def _forward_listing(engine):
+    """The engine's forward as comment lines, read from its source."""
     forward = textwrap.dedent(inspect.getsource(engine.forward)).rstrip("\n")
     listing = "\n".join(f"#     {line}".rstrip() for line in forward.splitlines())
-    parts = [HEADER.format(**fields)]
-    parts.extend(line + "\n" for line in exercise.imports)
-    parts.append(CLASS.format(**fields))
-    parts.append(exercise.helpers)
-    parts.append(FORWARD.format(file=_relative_file(engine), listing=listing))
-    return "".join(parts)
+    file = engine.__module__.replace(".", "/") + ".py"
+    return FORWARD.format(engine=engine.__name__, file=file, listing=listing)
 
 
 def _indent(text, spaces):
     return textwrap.indent(text, " " * spaces)
-
-
-def _relative_file(engine):
-    """minigrad/ops/conv.py for minigrad.ops.conv."""
-    return engine.__module__.replace(".", "/") + ".py"
