@@ -41,7 +41,7 @@ class {engine}({alias}.{engine}):
 
 FORWARD = '''
 
-# ----- The forward {engine} inherits, from {file} (read it; don't copy it) -----
+# ----- The forward you inherit: {engine}.forward in {file} -----
 #
 {listing}
 '''
@@ -52,14 +52,15 @@ def stub_source(exercise, path):
     engines = [part.engine for part in exercise.parts]
     names = [engine.__name__ for engine in engines]
     backwards = " and ".join(f"{name}.backward" for name in names)
-    origins = ", ".join(f"{engine.__module__}.{engine.__name__}" for engine in engines)
+    origins = " and ".join(f"{engine.__module__}.{engine.__name__}" for engine in engines)
     header = HEADER.format(
         name=exercise.name, title=exercise.title, path=path,
         intro=f"\n{exercise.intro}\n" if exercise.intro else "",
         what=backwards if not exercise.helpers else f"{backwards} and the helper",
-        inherits=textwrap.fill(f"Each class inherits forward from minigrad's own ({origins}), "
-                               "shown at the bottom of this file, and replaces only backward.",
-                               width=88))
+        inherits=textwrap.fill(
+            (f"Your class inherits forward from minigrad's own {origins}" if len(engines) == 1
+             else f"Your classes inherit forward from minigrad's own {origins}")
+            + " (shown at the bottom of this file) and replaces only backward.", width=80))
     modules = sorted({engine.__module__ for engine in engines})
     parts = [header]
     parts += [f"from {module.rpartition('.')[0]} import {module.rpartition('.')[2]}\n"
