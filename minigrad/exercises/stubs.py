@@ -6,6 +6,7 @@ unchanged; only backward is blank. The forward's source is read with
 reading: the repository holds no second copy of any op.
 """
 import inspect
+import re
 import textwrap
 
 __all__ = ["stub_source"]
@@ -13,7 +14,7 @@ __all__ = ["stub_source"]
 HEADER = '''\
 """Exercise "{name}": {title}.
 {intro}
-Write {what} below (every TODO), then let minigrad's property tests judge it:
+{write}
 
     python -m minigrad.exercises check {name} {path}
 
@@ -51,16 +52,19 @@ def stub_source(exercise, path):
     """The text of the stub file for ``exercise``, to be saved at ``path``."""
     engines = [part.engine for part in exercise.parts]
     names = [engine.__name__ for engine in engines]
-    backwards = " and ".join(f"{name}.backward" for name in names)
+    backwards = [f"{name}.backward" for name in names]
+    helpers = re.findall(r"^def (\w+)", exercise.helpers, re.MULTILINE)
     origins = " and ".join(f"{engine.__module__}.{engine.__name__}" for engine in engines)
     header = HEADER.format(
         name=exercise.name, title=exercise.title, path=path,
         intro=f"\n{exercise.intro}\n" if exercise.intro else "",
-        what=backwards if not exercise.helpers else f"{backwards} and the helper",
+        write=textwrap.fill(f"Write {' and '.join(backwards + helpers)} below (every TODO), "
+                            "then let minigrad's property tests judge your code:", width=80),
         inherits=textwrap.fill(
             (f"Your class inherits forward from minigrad's own {origins}" if len(engines) == 1
              else f"Your classes inherit forward from minigrad's own {origins}")
-            + " (shown at the bottom of this file) and replaces only backward.", width=80))
+            + " (shown at the bottom of this file) and "
+            + ("replaces" if len(engines) == 1 else "replace") + " only backward.", width=80))
     modules = sorted({engine.__module__ for engine in engines})
     parts = [header]
     parts += [f"from {module.rpartition('.')[0]} import {module.rpartition('.')[2]}\n"
