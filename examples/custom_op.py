@@ -59,7 +59,7 @@ def avg_pool2x2(x):
     n, c, h, w = x.shape
     oh, ow = h // 2, w // 2
     cols = F.unfold(x, kernel_size=2, stride=2)     # (N, C·4, OH·OW), 4 = one window
-    return cols.reshape(n, c, 4, oh * ow).mean(axis=2).reshape(n, c, oh, ow)
+    return cols.reshape(n, c, 4, oh * ow).mean(dim=2).reshape(n, c, oh, ow)
 
 
 # ----- 3. gradcheck and a property test ------------------------------------------------------

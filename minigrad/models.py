@@ -19,10 +19,12 @@ def fixed_res_cnn():
     return nn.Sequential(*_conv_blocks(64), nn.Flatten(), nn.Linear(576, 10))
 
 
-def var_res_cnn(n=81, pooling="max"):
-    """Any input ≥ 8×8: the blocks with ``n`` last channels, global max or mean
-    pooling, Linear n → 10. 29,029 parameters for n = 81."""
+def var_res_cnn(last_channels=81, pooling="max"):
+    """Any input ≥ 8×8: the blocks with ``last_channels`` channels at the end, global
+    max or mean pooling, Linear last_channels → 10. 4,810 + 299·last_channels
+    parameters: 29,029 for 81."""
     pools = {"max": nn.GlobalMaxPool2d, "mean": nn.GlobalAvgPool2d}
     if pooling not in pools:
         raise ValueError(f"var_res_cnn: pooling must be 'max' or 'mean', got {pooling!r}")
-    return nn.Sequential(*_conv_blocks(n), pools[pooling](), nn.Linear(n, 10))
+    return nn.Sequential(*_conv_blocks(last_channels), pools[pooling](),
+                         nn.Linear(last_channels, 10))

@@ -60,8 +60,19 @@ def test_fixed_res_cnn_has_29066_parameters():
 
 @pytest.mark.parametrize("pooling", ["max", "mean"])
 def test_var_res_cnn_has_29029_parameters(pooling):
-    assert n_parameters(models.var_res_cnn(81, pooling)) == 29_029
-    assert n_parameters(models.var_res_cnn(n=81, pooling=pooling)) == 29_029
+    assert n_parameters(models.var_res_cnn(pooling=pooling)) == 29_029  # last_channels=81
+    assert sum(p.numel() for p in torch_var_res_cnn(81, pooling).parameters()) == 29_029
+
+
+@pytest.mark.parametrize("last_channels", [1, 64, 81, 100])
+def test_var_res_cnn_last_channels_sets_the_last_conv_and_the_linear(last_channels):
+    """Conv 1→16 (160) and 16→32 (4,640) are fixed; conv 32→c has 289·c and Linear c→10
+    has 10·c + 10 parameters: 4,810 + 299·c in all."""
+    model = models.var_res_cnn(last_channels=last_channels)
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    assert shapes["6.weight"] == (last_channels, 32, 3, 3)
+    assert shapes["10.weight"] == (10, last_channels)
+    assert n_parameters(model) == 4_810 + 299 * last_channels
 
 
 def test_parameter_names_match_the_torch_models():

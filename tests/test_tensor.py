@@ -607,18 +607,6 @@ def test_each_method_calls_its_ops_function(monkeypatch, expression, family, nam
     assert call_kwargs == kwargs
 
 
-def _contract_ops_merged():
-    """True once minigrad.ops has every function contracts.md names for Tensor methods."""
-    wanted = {"elementwise": ["maximum", "minimum", "clamp"], "reduce": ["amax"],
-              "shape": ["permute"]}
-    for family, names in wanted.items():
-        module = importlib.import_module(f"minigrad.ops.{family}")
-        if not all(hasattr(module, name) for name in names):
-            return False
-    reduce_ops = importlib.import_module("minigrad.ops.reduce")
-    return "dim" in inspect.signature(reduce_ops.sum).parameters
-
-
 METHODS_VS_TORCH = [  # (ours, PyTorch's), both on (x, y), two (2, 3, 4) float64 tensors
     (lambda x, y: x.sum(dim=1, keepdim=True), lambda x, y: x.sum(dim=1, keepdim=True)),
     (lambda x, y: x.mean(dim=(0, 2)), lambda x, y: x.mean(dim=(0, 2))),
@@ -639,7 +627,6 @@ METHODS_VS_TORCH = [  # (ours, PyTorch's), both on (x, y), two (2, 3, 4) float64
 ]
 
 
-@pytest.mark.skipif(not _contract_ops_merged(), reason="the ops of contracts.md are not merged")
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", range(len(METHODS_VS_TORCH)))
 def test_methods_match_torch(device, case):

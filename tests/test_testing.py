@@ -84,16 +84,23 @@ CASES = {
     "matmul": Case("matmul", F.matmul, torch.matmul, (uniform(2, 3), uniform(3, 4))),
     "matmul batched": Case("matmul", F.matmul, torch.matmul, (uniform(2, 1, 3, 4), uniform(3, 4, 2))),
     "sum all": Case("sum", F.sum, torch.sum, (uniform(2, 3, 2),)),
-    "sum axis keepdims": Case("sum", lambda x: F.sum(x, (0, 2), keepdims=True),
+    "sum axis keepdims": Case("sum", lambda x: F.sum(x, (0, 2), keepdim=True),
                               lambda x: x.sum((0, 2), keepdim=True), (uniform(2, 3, 2),)),
     "mean axis": Case("mean", lambda x: F.mean(x, 1), lambda x: x.mean(1), (uniform(2, 3, 2),)),
-    "max all": Case("max", F.max, torch.amax, (untied(2, 3, 2),)),
-    "max axis": Case("max", lambda x: F.max(x, -1), lambda x: x.amax(-1), (untied(3, 4),)),
+    "amax all": Case("amax", F.amax, torch.amax, (untied(2, 3, 2),)),
+    "max all": Case("max", F.max, torch.max, (untied(2, 3, 2),)),
+    "max dim values": Case("max", lambda x: F.max(x, 1).values, lambda x: torch.max(x, 1).values,
+                           (untied(3, 4),)),
+    "maximum broadcast": Case("maximum", F.maximum, torch.maximum, (uniform(2, 3), uniform(3))),
+    "minimum broadcast": Case("minimum", F.minimum, torch.minimum, (uniform(2, 1), uniform(1, 3))),
+    "clamp": Case("clamp", lambda x: F.clamp(x, -0.5, 0.5), lambda x: torch.clamp(x, -0.5, 0.5),
+                  (uniform(3, 4),)),
+    "max axis": Case("amax", lambda x: F.amax(x, -1), lambda x: x.amax(-1), (untied(3, 4),)),
     "reshape": Case("reshape", lambda x: F.reshape(x, (3, -1)), lambda x: x.reshape(3, -1),
                     (uniform(2, 6),)),
-    "transpose": Case("transpose", lambda x: F.transpose(x, (2, 0, 1)), lambda x: x.permute(2, 0, 1),
+    "permute": Case("permute", lambda x: F.permute(x, 2, 0, 1), lambda x: x.permute(2, 0, 1),
                       (uniform(2, 3, 4),)),
-    "transpose reversed": Case("transpose", F.transpose, lambda x: x.permute(2, 1, 0),
+    "transpose": Case("transpose", lambda x: F.transpose(x, 0, 2), lambda x: x.transpose(0, 2),
                                (uniform(2, 3, 4),)),
     "flatten": Case("flatten", lambda x: F.flatten(x, 1), lambda x: torch.flatten(x, 1),
                     (uniform(2, 3, 2),)),
@@ -183,7 +190,7 @@ class CubeWrong(Cube):
 @pytest.mark.parametrize("device", DEVICES)
 def test_gradcheck_passes_a_user_defined_op_in_a_composite_function(device):
     x, w = on(device, np.linspace(-1, 1, 6).reshape(2, 3)), on(device, np.ones((3, 2)))
-    assert gradcheck(lambda x, w: F.relu(Cube.apply(x) @ w + 2.0).sum(axis=0), x, w)
+    assert gradcheck(lambda x, w: F.relu(Cube.apply(x) @ w + 2.0).sum(dim=0), x, w)
 
 
 @pytest.mark.parametrize("device", DEVICES)

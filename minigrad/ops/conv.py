@@ -4,276 +4,337 @@ Notation (PyTorch's layout, NCHW)::
 
     N        batch size              C   input channels     O  output channels
     H, W     input height and width  KH, KW  kernel height and width
-    sh, sw   strides                 ph, pw  zero padding on each side
-    OH = ⌊(H + 2·ph − KH) / sh⌋ + 1,  OW = ⌊(W + 2·pw − KW) / sw⌋ + 1
+    OH, OW   output size (ops/window.py: stride, zero padding, dilation)
     L  = OH·OW   output positions    K  = C·KH·KW  numbers in one patch
+    G        groups: output channel group g sees input channel group g only
 
-Forward, for x (N, C, H, W) and weight (O, C, KH, KW)::
+Forward, for x (N, C, H, W) and weight (O, C/G, KH, KW)::
 
-    unfold    U  = unfold(x)                      (K, N·L)   column (n, l) = the patch
-                                                             of image n under output
-                                                             position l
-    matmul    Y' = W' U,  W' = weight as (O, K)   (O, K) @ (K, N·L) → (O, N·L)
+    unfold    U  = unfold(x)        (K, N·L): column (n, l) is the patch of image n
+                                    under output position l; seen as (G, K/G, N·L)
+    matmul    Y' = W' U             W' = weight as (G, O/G, K/G):
+                                    (G, O/G, K/G) @ (G, K/G, N·L) → (G, O/G, N·L)
     reshape   Y  = Y' as (O, N, OH, OW), viewed as (N, O, OH, OW), plus the bias
 
-Backward, given dY (N, O, OH, OW) and dY' = dY as (O, N·L)::
+Backward, given dY (N, O, OH, OW) and dY' = dY as (G, O/G, N·L)::
 
-    dW' = dY' Uᵀ           (O, N·L) @ (N·L, K) → (O, K), reshaped like the weight
+    dW' = dY' Uᵀ     (G, O/G, N·L) @ (G, N·L, K/G) → (G, O/G, K/G), shaped like the weight
     db  = Σ over N·L of dY'
-    dU  = W'ᵀ dY'          (K, O) @ (O, N·L) → (K, N·L)
-    dX  = fold(dU)         each patch entry goes back to the pixel it was copied
-                           from; patches overlap, so overlapping entries add up
+    dU  = W'ᵀ dY'    (G, K/G, O/G) @ (G, O/G, N·L) → (G, K/G, N·L)
+    dX  = fold(dU)   each patch entry goes back to the pixel it was copied from;
+                     patches overlap, so overlapping entries add up
 
-The public ``unfold`` returns PyTorch's layout (N, K, L); inside conv2d the
-patches of all N images stand side by side, (K, N·L), so that each product
-above is one large matrix product instead of N small ones. Its output keeps
-that channel-major memory order and is handed on as an (N, O, OH, OW) view:
-the next layers (ReLU, pooling, the next conv) work in whatever order the
-memory is in, so no layer spends time transposing.
-
-``fold`` is the adjoint of ``unfold``: ⟨unfold(x), u⟩ = ⟨x, fold(u)⟩ for all
-x and u, which is exactly why it is unfold's backward (and unfold is fold's).
+With G = 1 (an ordinary convolution) each product is one matrix product, for
+the whole batch at once. ``fold`` is the adjoint of ``unfold``: ⟨unfold(x), u⟩
+= ⟨x, fold(u)⟩ for all x and u, which is exactly why it is unfold's backward
+(and unfold is fold's). The public ``unfold`` returns PyTorch's layout
+(N, K, L). conv2d's output keeps Y's channel-major memory order.
 """
 from minigrad.backend import get_array_module
+from minigrad.ops.shape import getitem, reshape
+from minigrad.ops.window import output_size, pair, window
 from minigrad.tensor import Function, ShapeError
 
-__all__ = ["conv2d", "conv_output_size", "fold", "unfold"]
+__all__ = ["conv2d", "conv_output_size", "fold", "set_memory_budget", "unfold"]
 
 
-def _pair(value, name):
-    """An int or a pair of ints, as a pair."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
-        raise ShapeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair
-
-
-def conv_output_size(size, kernel, stride=1, padding=0):
-    """⌊(size + 2·padding − kernel) / stride⌋ + 1, per axis (ints or pairs)."""
+def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
+    """⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1, for ints or pairs
+    (pairs are checked as conv2d checks them)."""
     if isinstance(size, int):
-        return (size + 2 * padding - kernel) // stride + 1
-    sizes, kernels = _pair(size, "size"), _pair(kernel, "kernel")
-    strides, paddings = _pair(stride, "stride"), _pair(padding, "padding")
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(sizes, kernels, strides, paddings))
+        return output_size(size, kernel, stride, padding, dilation)
+    return window("conv_output_size", size, kernel, stride, padding, dilation).out_size
 
 
-def _geometry(op, size, kernel_size, stride, padding):
-    """Check a window geometry; return (kernel, stride, padding, (OH, OW)) as pairs."""
-    kernel, stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
-    padding = _pair(padding, "padding")
-    if min(kernel) < 1:
-        raise ShapeError(f"{op}: kernel size must be ≥ 1, got {kernel}")
-    if min(stride) < 1:
-        raise ShapeError(f"{op}: stride must be ≥ 1, got {stride}")
-    if min(padding) < 0:
-        raise ShapeError(f"{op}: padding must be ≥ 0, got {padding}")
-    padded = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
-    if kernel[0] > padded[0] or kernel[1] > padded[1]:
-        raise ShapeError(f"{op}: kernel {kernel} is larger than the padded input {padded} "
-                         f"(input {size}, padding {padding})")
-    return kernel, stride, padding, conv_output_size(size, kernel, stride, padding)
-
-
-def _unfold(x, kernel, stride, padding, out_size):
-    """im2col on raw arrays: (N, C, H, W) → (N, C·KH·KW, OH·OW).
-
-    One strided slice per kernel offset (i, j): it picks, for every output
-    position, the input pixel that sits under kernel entry (i, j).
-    """
-    xp = get_array_module(x)
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_size
-    n, c, h, w = x.shape
-    if ph or pw:
-        padded = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-        padded[:, :, ph:ph + h, pw:pw + w] = x
-        x = padded
-    cols = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+def _taps(win):
+    """For each kernel tap (i, j): i, j and the slices of the padded image it reads,
+    rows r·sh + i·dh and columns s·sw + j·dw for every output position (r, s)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, i, j] = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-    return cols.reshape(n, c * kh * kw, oh * ow)
+            yield (i, j, slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+                   slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
 
 
-def _fold(cols, size, kernel, stride, padding, out_size):
-    """col2im on raw arrays: (N, C·KH·KW, OH·OW) → (N, C, H, W), overlaps summed.
+def _unfold(x, win):
+    """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, N·OH·OW).
 
-    The mirror image of ``_unfold``: the same strided slices, but added into
-    the image (``+=``) instead of copied out of it.
-    """
-    xp = get_array_module(cols)
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = kernel, stride, padding, out_size
-    (h, w), n = size, cols.shape[0]
-    c = cols.shape[1] // (kh * kw)
-    cols = cols.reshape(n, c, kh, kw, oh, ow)
-    image = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            image[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += cols[:, :, i, j]
-    return image[:, :, ph:ph + h, pw:pw + w]
-
-
-class Unfold(Function):
-    """U = unfold(x).   Linear, so dx = fold(dU) (its adjoint)."""
-
-    def forward(self, x, geometry):
-        self.size, self.geometry = x.shape[2:], geometry
-        return _unfold(x, *geometry)
-
-    def backward(self, grad_out):
-        return (_fold(grad_out, self.size, *self.geometry),)
-
-
-class Fold(Function):
-    """x = fold(U), overlaps summed.   Linear, so dU = unfold(dx) (its adjoint)."""
-
-    def forward(self, cols, size, geometry):
-        self.geometry = geometry
-        return _fold(cols, size, *geometry)
-
-    def backward(self, grad_out):
-        return (_unfold(grad_out, *self.geometry),)
-
-
-def _unfold_rows(x, kernel, padding, out_size):
-    """Stride-1 unfold of a whole batch onto a *wide* grid:
-    (N, C, H, W) → (C·KH·KW, N·OH·Wp).
-
-    Each row of output positions is Wp = W + 2·pw long instead of OW: its
-    last KW − 1 positions are junk that conv2d crops away. In exchange,
-    kernel entry (i, j) reads every padded image, flattened, at the constant
-    shift i·Wp + j, so each copy is one long run per (channel, image)
-    instead of OH short rows: many times faster in NumPy. One spare zero
-    row keeps the last shifted run inside its image.
+    Rows run over channels, then kernel rows, then kernel columns; columns
+    over images, then output positions row by row. One strided slice per
+    kernel tap copies that tap's pixel for every image and position at once.
     """
     xp = get_array_module(x)
-    (kh, kw), (ph, pw), (oh, _) = kernel, padding, out_size
     n, c, h, w = x.shape
-    wp = w + 2 * pw
-    padded = xp.zeros((c, n, h + 2 * ph + 1, wp), dtype=x.dtype)
+    (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
+    padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
     padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
-    flat = padded.reshape(c, n, -1)
-    cols = xp.empty((c, kh, kw, n, oh * wp), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            shift = i * wp + j
-            cols[:, i, j] = flat[:, :, shift:shift + oh * wp]
-    return cols.reshape(c * kh * kw, n * oh * wp)
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i, j, rows, columns in _taps(win):
+        cols[:, i, j] = padded[:, :, rows, columns]
+    return cols.reshape(c * kh * kw, n * oh * ow)
 
 
-def _fold_rows(cols, size, n, kernel, padding, out_size):
-    """The adjoint of ``_unfold_rows``: wide columns (C·KH·KW, N·OH·Wp) back to
-    images (N, C, H, W), overlaps summed. Junk positions must hold zeros (they
-    do: they get no gradient). Returns a channel-major (N, C, H, W) view."""
+def _fold(cols, shape, win):
+    """col2im, the adjoint of ``_unfold``: U (C·KH·KW, N·OH·OW) → x of ``shape``
+    (N, C, H, W), overlapping entries summed. The same strided slices as
+    ``_unfold``, added into the image (``+=``) instead of copied out of it."""
     xp = get_array_module(cols)
-    (kh, kw), (ph, pw), (oh, _), (h, w) = kernel, padding, out_size, size
-    wp = w + 2 * pw
-    c = cols.shape[0] // (kh * kw)
-    cols = cols.reshape(c, kh, kw, n, oh * wp)
-    image = xp.zeros((c, n, h + 2 * ph + 1, wp), dtype=cols.dtype)
-    flat = image.reshape(c, n, -1)
-    for i in range(kh):
-        for j in range(kw):
-            shift = i * wp + j
-            flat[:, :, shift:shift + oh * wp] += cols[:, i, j]
+    n, c, h, w = shape
+    (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    image = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i, j, rows, columns in _taps(win):
+        image[:, :, rows, columns] += cols[:, i, j]
     return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
-class Conv2d(Function):
-    """Y = reshape(W' · unfold(x)) + b; backward as in the module docstring.
+def _batch_major(cols, n, win):
+    """U (K, N·L) → PyTorch's layout (N, K, L), a view."""
+    return cols.reshape(len(cols), n, win.out_size[0] * win.out_size[1]).transpose(1, 0, 2)
 
-    With stride 1 the columns come from ``_unfold_rows`` (rows Wp wide, junk
-    cropped after the product); otherwise from ``_unfold`` (rows OW wide),
-    rearranged to (K, N·L). The algebra is the same either way.
-    """
 
-    def forward(self, x, weight, bias=None, geometry=None):
-        xp = get_array_module(x)
-        n, c, h, w = x.shape
-        out_channels = weight.shape[0]
-        kernel, stride, padding, (oh, ow) = geometry
-        self.size, self.geometry, self.weight_shape = (h, w), geometry, weight.shape
-        self.wide = stride == (1, 1)
-        # unfold → matmul → reshape
-        if self.wide:
-            self.cols = _unfold_rows(x, kernel, padding, (oh, ow))  # U  (K, N·OH·Wp)
-            self.width = w + 2 * padding[1]
-        else:
-            cols = _unfold(x, *geometry)                            # (N, K, L)
-            self.cols = cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)  # U (K, N·L)
-            self.width = ow
-        self.weight_matrix = weight.reshape(out_channels, -1)       # W' (O, K)
-        y = self.weight_matrix @ self.cols                          # Y' (O, N·L)
-        if bias is not None:
-            y += bias.reshape(out_channels, 1)
-        y = y.reshape(out_channels, n, oh, self.width)              # Y  (O, N, OH, width)
-        if self.wide:
-            y = xp.ascontiguousarray(y[..., :ow])                   # crop the junk
-        return y.transpose(1, 0, 2, 3)                              # seen as (N, O, OH, OW)
+def _grouped(matrix, groups):
+    """(R, P) → (G, R/G, P): the rows of each group as one matrix of a stack."""
+    return matrix.reshape(groups, len(matrix) // groups, -1)
+
+
+class Unfold(Function):
+    """U = unfold(x), PyTorch's layout (N, K, L).   Linear, so dx = fold(dU) (its adjoint)."""
+
+    def forward(self, x, window):
+        self.shape, self.window = x.shape, window
+        return _batch_major(_unfold(x, window), len(x), window)
 
     def backward(self, grad_out):
-        xp = get_array_module(grad_out)
-        n, out_channels, oh, ow = grad_out.shape
-        grad_y = xp.zeros((out_channels, n, oh, self.width), dtype=grad_out.dtype)
-        grad_y[..., :ow] = grad_out.transpose(1, 0, 2, 3)  # junk positions get zero
-        grad_y = grad_y.reshape(out_channels, -1)                   # dY' (O, N·L)
-        grad_x = grad_w = grad_b = None
+        return (_fold(grad_out.transpose(1, 0, 2), self.shape, self.window),)
+
+
+class Fold(Function):
+    """x = fold(U), U in PyTorch's layout (N, K, L), overlaps summed.   dU = unfold(dx)."""
+
+    def forward(self, cols, shape, window):
+        self.window = window
+        return _fold(cols.transpose(1, 0, 2), shape, window)
+
+    def backward(self, grad_out):
+        return (_batch_major(_unfold(grad_out, self.window), len(grad_out), self.window),)
+
+
+class Convolution(Function):
+    """Y = W' · unfold(x) + b, reshaped.   dW' = dY'Uᵀ, db = ΣdY', dX = fold(W'ᵀdY')."""
+
+    def forward(self, x, weight, bias=None, window=None, groups=1):
+        n, out_channels, (oh, ow) = len(x), len(weight), window.out_size
+        self.image_shape, self.window, self.weight_shape = x.shape[1:], window, weight.shape
+        self.cols = _grouped(_unfold(x, window), groups)                  # U  (G, K/G, N·L)
+        self.weight_matrix = _grouped(weight.reshape(out_channels, -1), groups)  # W' (G, O/G, K/G)
+        y = self.weight_matrix @ self.cols                                # Y' (G, O/G, N·L)
+        y = y.reshape(out_channels, n, oh, ow)                            # Y  (O, N, OH, OW)
+        if bias is not None:
+            y += bias.reshape(out_channels, 1, 1, 1)
+        return y.transpose(1, 0, 2, 3)                                    # seen as (N, O, OH, OW)
+
+    def backward(self, grad_out):
+        n, out_channels = grad_out.shape[:2]
+        grad_y = grad_out.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        grad_y = _grouped(grad_y, len(self.weight_matrix))                # dY' (G, O/G, N·L)
+        grad_x = grad_weight = grad_bias = None
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
-            grad_b = grad_y.sum(axis=1)
+            grad_bias = grad_y.sum(axis=2).reshape(out_channels)          # db = Σ dY'
         if self.needs_grad[1]:
-            grad_w = (grad_y @ self.cols.T).reshape(self.weight_shape)  # dW' = dY' Uᵀ
+            grad_weight = grad_y @ self.cols.transpose(0, 2, 1)           # dW' = dY' Uᵀ
+            grad_weight = grad_weight.reshape(self.weight_shape)
         self.cols = None  # U is done with: free it before dU, which is as large
         if self.needs_grad[0]:
-            grad_cols = self.weight_matrix.T @ grad_y               # dU = W'ᵀ dY' (K, N·L)
-            kernel, _, padding, out_size = self.geometry
-            if self.wide:
-                grad_x = _fold_rows(grad_cols, self.size, n, kernel, padding, out_size)
-            else:
-                grad_cols = grad_cols.reshape(-1, n, oh * ow).transpose(1, 0, 2)
-                grad_x = _fold(grad_cols, self.size, *self.geometry)
-        return grad_x, grad_w, grad_b
+            grad_cols = self.weight_matrix.transpose(0, 2, 1) @ grad_y    # dU = W'ᵀ dY'
+            grad_x = _fold(grad_cols, (n,) + self.image_shape, self.window)  # dX = fold(dU)
+        return grad_x, grad_weight, grad_bias
 
 
-def _check_4d(op, x):
-    if x.ndim != 4:
-        raise ShapeError(f"{op}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+def _check_ndim(op, x, layouts):
+    """x.ndim must be one of ``layouts`` ({ndim: 'layout'}); the error lists them."""
+    if x.ndim not in layouts:
+        expected = " or ".join(f"a {ndim}-D input {layout}" for ndim, layout in layouts.items())
+        raise ShapeError(f"{op}: expected {expected}, got shape {tuple(x.shape)}")
 
 
-def unfold(x, kernel_size, stride=1, padding=0):
-    """Patches of ``x`` (N, C, H, W) as columns: (N, C·KH·KW, L), PyTorch's layout.
+def _unbatched(fn, x, *args):
+    """``fn`` on a batch of one: x (C, ...) → (1, C, ...) → fn → the batch axis dropped."""
+    y = fn(reshape(x, 1, *x.shape), *args)
+    return reshape(y, *y.shape[1:])
+
+
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """Patches of ``x`` (N, C, H, W) as columns: (N, C·KH·KW, L), PyTorch's layout
+    and arguments; an unbatched (C, H, W) gives (C·KH·KW, L).
 
     Rows run over channels, then kernel rows, then kernel columns; columns
     over output positions, row by row.
     """
-    _check_4d("unfold", x)
-    geometry = _geometry("unfold", x.shape[2:], kernel_size, stride, padding)
-    return Unfold.apply(x, geometry=geometry)
+    _check_ndim("unfold", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
+    if x.ndim == 3:
+        return _unbatched(unfold, x, kernel_size, dilation, padding, stride)
+    win = window("unfold", x.shape[2:], kernel_size, stride, padding, dilation)
+    return Unfold.apply(x, window=win)
 
 
-def fold(cols, output_size, kernel_size, stride=1, padding=0):
+def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """The adjoint of :func:`unfold`: columns (N, C·KH·KW, L) back to an image
-    (N, C, H, W) with ``(H, W) = output_size``, overlapping entries summed."""
-    size = _pair(output_size, "output_size")
-    kernel, stride, padding, out_size = _geometry("fold", size, kernel_size, stride, padding)
-    patch = kernel[0] * kernel[1]
-    if cols.ndim != 3 or cols.shape[1] % patch or cols.shape[2] != out_size[0] * out_size[1]:
-        raise ShapeError(f"fold: expected columns (N, C·{kernel[0]}·{kernel[1]}, "
-                         f"{out_size[0] * out_size[1]}) for output size {size}, got {cols.shape}")
-    return Fold.apply(cols, size=size, geometry=(kernel, stride, padding, out_size))
+    (N, C, H, W) with ``(H, W) = output_size``, overlapping entries summed;
+    unbatched columns (C·KH·KW, L) give (C, H, W)."""
+    _check_ndim("fold", cols, {2: "(C·KH·KW, L)", 3: "(N, C·KH·KW, L)"})
+    if cols.ndim == 2:
+        return _unbatched(fold, cols, output_size, kernel_size, dilation, padding, stride)
+    size = pair(output_size, "output_size", "fold")
+    win = window("fold", size, kernel_size, stride, padding, dilation)
+    patch, positions = win.kernel[0] * win.kernel[1], win.out_size[0] * win.out_size[1]
+    if cols.shape[1] % patch or cols.shape[2] != positions:
+        raise ShapeError(f"fold: expected columns (N, C·{win.kernel[0]}·{win.kernel[1]}, "
+                         f"{positions}) for output size {size}, got {tuple(cols.shape)}")
+    return Fold.apply(cols, shape=(len(cols), cols.shape[1] // patch) + size, window=win)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """2-D convolution (cross-correlation, as in PyTorch): x (N, C, H, W),
-    weight (O, C, KH, KW), bias (O,) → (N, O, OH, OW)."""
-    _check_4d("conv2d", x)
+def _padding(padding, kernel, stride, dilation):
+    """conv2d's ``padding`` → (a pair for window(), output rows and columns to crop).
+    'same' needs d·(k − 1) zeros along an axis; PyTorch puts an odd one at the bottom
+    (right). ⌈total/2⌉ on both sides, then dropping the first output row, is the same."""
+    if not isinstance(padding, str):
+        return padding, (0, 0)
+    if padding == "valid":
+        return 0, (0, 0)
+    if padding != "same":
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', "
+                         f"got {padding!r}")
+    if pair(stride, "stride", "conv2d") != (1, 1):
+        raise ValueError(f"conv2d: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride!r})")
+    # A bad kernel or dilation is reported by window() in conv2d.
+    totals = [max(d * (k - 1), 0) for k, d in zip(kernel, pair(dilation, "dilation", "conv2d"))]
+    return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
+
+
+def _check_conv_inputs(x, weight, bias, groups):
+    """Shapes, groups and dtypes of conv2d's inputs, each error naming what is wrong."""
     if weight.ndim != 4:
-        raise ShapeError(f"conv2d: expected a 4-D weight (O, C, KH, KW), got shape {weight.shape}")
-    if x.shape[1] != weight.shape[1]:
-        raise ShapeError(f"conv2d: expected {weight.shape[1]} input channels, got {x.shape[1]} "
-                         f"(input shape {x.shape}, weight shape {weight.shape})")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ShapeError(f"conv2d: bias shape {bias.shape} does not match "
-                         f"{weight.shape[0]} output channels")
-    geometry = _geometry("conv2d", x.shape[2:], weight.shape[2:], stride, padding)
-    if bias is None:
-        return Conv2d.apply(x, weight, geometry=geometry)
-    return Conv2d.apply(x, weight, bias, geometry=geometry)
+        raise ShapeError(f"conv2d: expected a 4-D weight (O, C/groups, KH, KW), got shape "
+                         f"{tuple(weight.shape)}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ShapeError(f"conv2d: groups must be a positive int, got {groups!r}")
+    if len(weight) % groups:
+        raise ShapeError(f"conv2d: groups={groups} must divide the weight's {len(weight)} output "
+                         f"channels (weight shape {tuple(weight.shape)})")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ShapeError(f"conv2d: expected {weight.shape[1] * groups} input channels, got "
+                         f"{x.shape[1]} (input shape {tuple(x.shape)}, weight shape "
+                         f"{tuple(weight.shape)}, groups={groups})")
+    if bias is not None and tuple(bias.shape) != (len(weight),):
+        raise ShapeError(f"conv2d: bias shape {tuple(bias.shape)} does not match "
+                         f"{len(weight)} output channels")
+    for name, other in (("weight", weight), ("bias", bias)):
+        if other is not None and other.dtype != x.dtype:
+            raise TypeError(f"conv2d: the input is {x.dtype} but the {name} is {other.dtype}; "
+                            f"convert one so that both have the same dtype")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as in PyTorch): x (N, C, H, W) or (C, H, W),
+    weight (O, C/groups, KH, KW), bias (O,) → (N, O, OH, OW) or (O, OH, OW).
+
+    ``stride``, ``dilation``: ints or pairs. ``padding``: an int, a pair,
+    'valid' (none) or 'same' (output size = input size; stride 1 only).
+    ``groups``: input and output channels split into that many groups,
+    convolved separately (groups = C: depthwise).
+    """
+    _check_ndim("conv2d", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
+    if x.ndim == 3:
+        return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
+    _check_conv_inputs(x, weight, bias, groups)
+    padding, (top, left) = _padding(padding, weight.shape[2:], stride, dilation)
+    win = window("conv2d", x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    chunk = _chunk_size(x, win)
+    if chunk is None:
+        y = Convolution.apply(*inputs, window=win, groups=groups)
+    else:
+        y = ChunkedConvolution.apply(*inputs, window=win, groups=groups, chunk=chunk)
+    if top or left:  # 'same' with an odd total padding: see _padding
+        y = getitem(y, (slice(None), slice(None), slice(top, None), slice(left, None)))
+    return y
+
+
+# ----- Memory budget: U holds K·N·L numbers; over the budget, conv2d convolves ---------------
+# ----- a chunk of images at a time (ChunkedConvolution) -----------------------------------------
+
+_memory_budget = 512 * 2**20  # bytes for U; set_memory_budget() changes it
+
+
+def set_memory_budget(nbytes):
+    """Let conv2d's patch matrix U take at most ``nbytes`` bytes (default 512 MiB);
+    returns the previous budget. A batch whose U would be larger is convolved in
+    chunks of images; one image over the budget is an error."""
+    global _memory_budget
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
+        raise ValueError(f"set_memory_budget: nbytes must be a positive int, got {nbytes!r}")
+    previous, _memory_budget = _memory_budget, nbytes
+    return previous
+
+
+def _chunk_size(x, win):
+    """None when U for the whole batch fits the budget, else how many images fit."""
+    (kh, kw), (oh, ow) = win.kernel, win.out_size
+    per_image = x.shape[1] * kh * kw * oh * ow * x.dtype.itemsize
+    if len(x) * per_image <= _memory_budget:
+        return None
+    if per_image > _memory_budget:
+        raise MemoryError(
+            f"conv2d: the patch matrix U of one image (shape {tuple(x.shape[1:])}) needs "
+            f"{per_image:,} bytes, more than the memory budget of {_memory_budget:,} bytes; "
+            f"raise it with minigrad.ops.conv.set_memory_budget(nbytes) or use smaller images")
+    return _memory_budget // per_image
+
+
+class ChunkedConvolution(Convolution):
+    """Convolution, ``chunk`` images at a time: only one chunk's U exists at once.
+
+    Backward recomputes each chunk's U instead of keeping it. The result is
+    Convolution's; dW and db are sums over the chunks, so they may differ in
+    the last bits (the order of a floating-point sum).
+    """
+
+    def forward(self, x, weight, bias=None, window=None, groups=1, chunk=1):
+        xp = get_array_module(x)
+        self.x, self.chunk = x, chunk
+        y = xp.empty((len(weight), len(x)) + window.out_size, dtype=x.dtype)  # (O, N, OH, OW)
+        for start in range(0, len(x), chunk):
+            part = super().forward(x[start:start + chunk], weight, bias, window, groups)
+            y[:, start:start + chunk] = part.transpose(1, 0, 2, 3)
+            self.cols = None  # this chunk's U is done with
+        return y.transpose(1, 0, 2, 3)
+
+    def backward(self, grad_out):
+        xp = get_array_module(grad_out)
+        parts = []
+        for start in range(0, len(self.x), self.chunk):
+            images = slice(start, start + self.chunk)
+            self.cols = _grouped(_unfold(self.x[images], self.window), len(self.weight_matrix))
+            parts.append(super().backward(grad_out[images]))
+        grad_x, grad_weight, grad_bias = zip(*parts)  # each chunk's dX, dW, db
+        return (None if grad_x[0] is None else xp.concatenate(grad_x),
+                None if grad_weight[0] is None else sum(grad_weight),
+                None if grad_bias[0] is None else sum(grad_bias))
+
+
+
+# ----- TEMPORARY: pool.py still imports these three; delete them once the pool branch, which
+# ----- moves pool.py onto ops/window.py, is merged (revert this commit).
+def _pair(value, name):
+    return pair(value, name)
+
+
+def _check_4d(op, x):
+    _check_ndim(op, x, {4: "(N, C, H, W)"})
+
+
+def _geometry(op, size, kernel_size, stride, padding):
+    win = window(op, size, kernel_size, stride, padding)
+    return win.kernel, win.stride, win.padding, win.out_size
