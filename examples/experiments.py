@@ -18,8 +18,9 @@ import json
 import sys
 from pathlib import Path
 
+import run_folder
 import train_mnist
-import trainlib
+from minigrad import fileio
 
 BASE = {"model": "fixed", "lr": 1e-3, "batch_size": 16, "augment": False}
 COMPARISONS = [  # (title, the settings of each run, on top of BASE)
@@ -46,7 +47,8 @@ def parse_args(argv):
                         help="learning-rate schedule of every run (default: constant, "
                              "the assignment's)")
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="default: cpu")
+    parser.add_argument("--device", choices=["cpu", "gpu", "cuda"], default="cpu",
+                        help="default: cpu")
     parser.add_argument("--data-dir", default=None,
                         help="default: $MINIGRAD_DATA, else ./data")
     parser.add_argument("--only", nargs="+", type=int, choices=range(1, len(COMPARISONS) + 1),
@@ -81,7 +83,7 @@ def command_line(settings, args, out):
 def run_once(settings, args):
     """Train (or reuse) the run of ``settings``; its metrics, or None if it failed."""
     out = Path(args.out) / run_name(settings)
-    metrics_path = out / trainlib.METRICS
+    metrics_path = out / run_folder.METRICS
     if metrics_path.is_file() and json.loads(metrics_path.read_text()).get("finished"):
         saved = json.loads(metrics_path.read_text())["args"]
         for key in ("limit", "epochs", "eval_limit", "schedule", "seed"):
@@ -91,7 +93,7 @@ def run_once(settings, args):
         print(f"== {out.name}: finished earlier, reused")
     else:
         argv = command_line(settings, args, out)
-        if (out / trainlib.CHECKPOINT).is_file():
+        if (out / run_folder.CHECKPOINT).is_file():
             argv = ["--out", str(out), "--resume"]
         print(f"== {out.name}: train_mnist.py {' '.join(argv)}", flush=True)
         code = train_mnist.main(argv)
@@ -181,7 +183,7 @@ def figure(results, path):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    trainlib.write_bytes(path, buffer.getvalue())
+    fileio.write_bytes(path, buffer.getvalue())
 
 
 def main(argv=None):
@@ -196,7 +198,7 @@ def main(argv=None):
         results.append((title, runs))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    trainlib.write_bytes(out / "experiments.md", table(results, args).encode("utf-8"))
+    fileio.write_bytes(out / "experiments.md", table(results, args).encode("utf-8"))
     figure(results, out / "experiments.png")
     print(f"wrote {out / 'experiments.md'} and {out / 'experiments.png'}")
     return 0

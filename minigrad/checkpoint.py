@@ -1,75 +1,138 @@
-"""Checkpoints: model, optimizer and random-generator state in one ``.npz``.
+"""Saving and loading: state dicts as ``.npz`` files, and training checkpoints.
 
-Written atomically (a temporary file in the same folder, flushed and synced,
-then renamed over the target), so a crash mid-write never leaves a broken
-checkpoint or destroys the previous one. Read with ``allow_pickle=False``:
-loading never executes code. Non-array state (the generator's state, epoch,
-anything else in ``meta``) travels as JSON text stored in a uint8 array.
+``save(state_dict, path)`` stores {name: array} as an ``.npz`` file, one
+``.npy`` member per name, through :func:`minigrad.fileio.atomic_write` (a
+crash mid-write leaves the old file as it was). ``load(path)`` reads it
+back. Neither ever pickles: an array of Python objects is refused on both
+sides, so loading a file never executes code from it.
+
+A checkpoint is one such file holding the model's state (``model/<name>``),
+the optimizer's (``optimizer/<name>``), and, as JSON text in a uint8 array,
+a ``meta`` dict of your own and the state of a NumPy random generator.
 """
 import json
-import os
+import zipfile
 
 import numpy as np
 
-__all__ = ["load_checkpoint", "load_meta", "save_arrays", "save_checkpoint"]
+from minigrad import backend
+from minigrad.fileio import atomic_write
+from minigrad.tensor import Tensor
+
+__all__ = ["load", "load_checkpoint", "load_meta", "save", "save_checkpoint"]
 
 
-def _json_array(value):
+def save(state_dict, path):
+    """Store ``state_dict`` ({name: array or Tensor}, on any device) at ``path``
+    as an ``.npz`` file, atomically. Arrays of Python objects are refused."""
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save: names must be strings, got {name!r}")
+        if isinstance(value, Tensor):
+            value = value.data
+        array = np.asarray(backend.to_device(value, "cpu") if backend.is_array(value) else value)
+        if array.dtype.hasobject:
+            raise TypeError(f"save: {name!r} is an array of Python objects; only numbers are "
+                            "stored (storing objects would need pickle)")
+        arrays[name] = array
+    with atomic_write(path) as file, zipfile.ZipFile(file, "w") as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def load(path):
+    """{name: NumPy array} from the ``.npz`` file at ``path``. A file that is no
+    ``.npz`` of plain arrays (damaged, empty, pickled, a PyTorch ``.pt``) raises
+    ValueError naming the file and what is wrong."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not an .npz file of arrays ({error})") from None
+    if isinstance(archive, np.ndarray):
+        raise ValueError(f"{path}: holds one bare array (.npy), not named arrays (.npz)")
+    state = {}
+    with archive:
+        for name in archive.files:
+            try:
+                value = archive[name]
+            except ValueError as error:
+                raise ValueError(f"{path}: {name!r} is refused: {error} (minigrad never "
+                                 "unpickles, as that could run code from the file)") from None
+            except (EOFError, OSError, zipfile.BadZipFile) as error:
+                raise ValueError(f"{path}: {name!r} is damaged ({error})") from None
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"{path}: {name!r} is not a NumPy array (a PyTorch .pt file? "
+                                 "minigrad reads .npz files only)")
+            state[name] = value
+    return state
+
+
+def json_array(value):
+    """JSON text as a uint8 array, so that it can travel in an .npz file."""
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
-def _from_json_array(array):
-    return json.loads(array.tobytes().decode("utf-8"))
-
-
-def save_arrays(path, arrays):
-    """``numpy.savez`` to ``path`` atomically; the old file survives any failure."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+def from_json_array(state, key, path):
+    """The value stored by :func:`json_array` as ``state[key]``, read from ``path``."""
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return json.loads(state[key].tobytes().decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ValueError(f"{path}: its {key!r} record is damaged ({error})") from None
 
 
 def save_checkpoint(path, model, optimizer=None, rng=None, meta=None):
     """Save ``model`` (and ``optimizer``, a NumPy Generator ``rng``, a JSON-able
-    ``meta`` dict) to ``path``."""
-    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    ``meta`` dict) to ``path``, atomically."""
+    state = {f"model/{name}": value for name, value in model.state_dict().items()}
     if optimizer is not None:
-        arrays.update({f"optimizer/{k}": v for k, v in optimizer.state_dict().items()})
+        state.update({f"optimizer/{name}": value
+                      for name, value in optimizer.state_dict().items()})
     if rng is not None:
-        arrays["rng"] = _json_array(rng.bit_generator.state)
-    arrays["meta"] = _json_array(meta or {})
-    save_arrays(path, arrays)
+        state["rng"] = json_array(rng.bit_generator.state)
+    state["meta"] = json_array(meta or {})
+    save(state, path)
 
 
 def load_checkpoint(path, model, optimizer=None):
     """Load ``path`` into ``model`` (and ``optimizer``); return ``(meta, rng)``,
-    ``rng`` a NumPy Generator restored to its saved state (or None)."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items()
-                           if k.startswith("model/")})
-    if optimizer is not None:
-        optimizer.load_state_dict({k[len("optimizer/"):]: v for k, v in arrays.items()
-                                   if k.startswith("optimizer/")})
+    ``rng`` a NumPy Generator in its saved state (None if none was saved).
+
+    Raises ValueError naming the file if it is no checkpoint, does not fit the
+    model or optimizer, or holds weights that are NaN or infinite.
+    """
+    state = load(path)
+    parts = {"model": {}, "optimizer": {}}
+    for key, value in state.items():
+        part, _, name = key.partition("/")
+        if part in parts:
+            parts[part][name] = value
+    if "meta" not in state or not parts["model"]:
+        raise ValueError(f"{path}: not a checkpoint (no model/... weights and meta record; "
+                         "a model.npz loads with model.load_state_dict(minigrad.load(path)))")
+    for name, value in parts["model"].items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{path}: the weights {name!r} hold NaN or infinite values")
+    if optimizer is not None and not parts["optimizer"]:
+        raise ValueError(f"{path}: holds no optimizer state, so training cannot resume from it")
+    try:
+        model.load_state_dict(parts["model"])
+        if optimizer is not None:
+            optimizer.load_state_dict(parts["optimizer"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     rng = None
-    if "rng" in arrays:
+    if "rng" in state:
         rng = np.random.default_rng()
-        rng.bit_generator.state = _from_json_array(arrays["rng"])
-    return _from_json_array(arrays["meta"]), rng
+        rng.bit_generator.state = from_json_array(state, "rng", path)
+    return from_json_array(state, "meta", path), rng
 
 
 def load_meta(path):
     """The ``meta`` dict of the checkpoint at ``path``, without building a model
     (for instance to read the settings a run was started with)."""
-    with np.load(path, allow_pickle=False) as data:
-        return _from_json_array(data["meta"])
+    state = load(path)
+    if "meta" not in state:
+        raise ValueError(f"{path}: not a checkpoint (no meta record)")
+    return from_json_array(state, "meta", path)

@@ -9,6 +9,7 @@ import torch
 import minigrad
 import minigrad.functional as F
 from minigrad import backend, nn, optim
+from minigrad.checkpoint import load, save
 from helpers import DEVICES, host, on
 
 
@@ -264,13 +265,50 @@ def test_optimizer_matches_torch_step_for_step(device, dtype, name):
     theirs = [torch.nn.Parameter(torch.from_numpy(w.copy())) for w in initial]
     ours_opt, torch_opt = ours_cls(ours, **hyper), torch_cls(theirs, **hyper)
     for step, grads in enumerate(_gradient_sequence(10, dtype)):
+        before = [p.numpy() for p in ours]
         _step_ours(ours_opt, ours, grads, device)
         _step_torch(torch_opt, theirs, grads)
         for i, (mine, reference) in enumerate(zip(ours, theirs)):
             assert mine.dtype == dtype and mine.device == device
             np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), **TOLERANCE[dtype],
                                        err_msg=f"{name}: parameter {i} after step {step + 1}")
-            assert not np.array_equal(mine.numpy(), initial[i])
+            # A step moves exactly the parameters that have a gradient (both skip the others).
+            assert np.array_equal(mine.numpy(), before[i]) == (grads[i] is None), (name, step, i)
+
+
+def test_parameter_groups_have_their_own_hyper_parameters_as_in_torch():
+    initial = _initial(np.float64)
+    ours = [nn.Parameter(w.copy()) for w in initial]
+    theirs = [torch.nn.Parameter(torch.from_numpy(w.copy())) for w in initial]
+    ours_opt = optim.Adam([{"params": ours[:2]}, {"params": ours[2:], "lr": 0.1, "eps": 1e-3}],
+                          lr=1e-2)
+    torch_opt = torch.optim.Adam([{"params": theirs[:2]},
+                                  {"params": theirs[2:], "lr": 0.1, "eps": 1e-3}], lr=1e-2)
+    assert [group["lr"] for group in ours_opt.param_groups] == [1e-2, 0.1]
+    assert ours_opt.param_groups[1]["betas"] == (0.9, 0.999)  # from the defaults
+    for grads in _gradient_sequence(5, np.float64):
+        _step_ours(ours_opt, ours, grads, "cpu")
+        _step_torch(torch_opt, theirs, grads)
+    for i, (mine, reference) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), rtol=1e-12,
+                                   err_msg=f"parameter {i}")
+
+
+def test_a_learning_rate_written_into_a_group_applies_at_the_next_step():
+    ours = [nn.Parameter(w) for w in _initial(np.float64)]
+    theirs = [torch.nn.Parameter(torch.from_numpy(w)) for w in _initial(np.float64)]
+    ours_opt, torch_opt = optim.SGD(ours, lr=0.1, momentum=0.9), torch.optim.SGD(theirs, lr=0.1,
+                                                                                   momentum=0.9)
+    for step, grads in enumerate(_gradient_sequence(4, np.float64)):
+        ours_opt.param_groups[0]["lr"] = torch_opt.param_groups[0]["lr"] = 0.1 / (step + 1)
+        _step_ours(ours_opt, ours, grads, "cpu")
+        _step_torch(torch_opt, theirs, grads)
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), rtol=1e-12)
+
+
+def _groups_without_params(optimizer):
+    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -291,21 +329,34 @@ def test_optimizer_state_dict_round_trip_continues_exactly(device, name, tmp_pat
     first_opt = ours_cls(first, **hyper)
     for g in grads[:5]:
         _step_ours(first_opt, first, g, device)
-    np.savez(tmp_path / "optimizer.npz", **first_opt.state_dict())
+    save(first_opt.state_dict(), tmp_path / "optimizer.npz")
     saved_params = [p.numpy() for p in first]
 
     resumed = [nn.Parameter(backend.to_device(w, device)) for w in saved_params]
     resumed_opt = ours_cls(resumed, **{**hyper, "lr": 123.0})
-    with np.load(tmp_path / "optimizer.npz") as state:
-        resumed_opt.load_state_dict(dict(state))
-    assert resumed_opt.hyper == straight_opt.hyper
+    resumed_opt.load_state_dict(load(tmp_path / "optimizer.npz"))
+    assert _groups_without_params(resumed_opt) == _groups_without_params(straight_opt)
+    assert resumed_opt.param_groups[0]["lr"] == hyper["lr"]
     for g in grads[5:]:
         _step_ours(resumed_opt, resumed, g, device)
     for i, (a, b) in enumerate(zip(straight, resumed)):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"parameter {i}")
-    for buffer_name, arrays in resumed_opt.buffers.items():
-        for array, p in zip(arrays, resumed):
-            assert array is None or (backend.device_of(array) == device and array.dtype == p.dtype)
+    assert len(resumed_opt.state) == (0 if name in ("sgd", "sgd-wd") else len(resumed))
+    for p, state in resumed_opt.state.items():
+        for key, value in state.items():
+            if key != "step":
+                assert backend.device_of(value) == device and value.dtype == p.dtype, key
+
+
+def test_optimizer_state_dict_names_follow_torchs_layout():
+    params = [nn.Parameter(w) for w in _initial(np.float32)]
+    opt = optim.Adam([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}])
+    _step_ours(opt, params, _gradient_sequence(1, np.float32)[0], "cpu")
+    state = opt.state_dict()
+    assert state["param_groups.1.lr"] == 0.5
+    assert state["param_groups.1.params"].tolist() == [1, 2]
+    assert state["state.2.step"] == 1 and state["state.2.exp_avg"].shape == SHAPES[2]
+    assert all(isinstance(value, np.ndarray) for value in state.values())
 
 
 def test_optimizer_load_state_dict_rejects_state_for_other_parameters():
@@ -313,13 +364,67 @@ def test_optimizer_load_state_dict_rejects_state_for_other_parameters():
     opt = optim.Adam(params)
     _step_ours(opt, params, _gradient_sequence(1, np.float32, seed=0)[0], "cpu")
     state = opt.state_dict()
-    with pytest.raises(ValueError, match="3 parameters.*2"):
+    with pytest.raises(ValueError, match="group 0 has 3 parameters in the state, 2 here"):
         optim.Adam(params[:2]).load_state_dict(state)
+    with pytest.raises(ValueError, match="parameter group 0 has 3 parameters in the state, 1 here"):
+        optim.Adam([{"params": params[:1]}, {"params": params[1:]}]).load_state_dict(state)
     swapped = [nn.Parameter(w) for w in reversed(_initial(np.float32))]
-    with pytest.raises(ValueError, match=r"exp_avg\.0 has shape \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"state\.0\.exp_avg has shape \(3, 4\)"):
         optim.Adam(swapped).load_state_dict(state)
+    with pytest.raises(ValueError, match="unexpected key 'steps'"):
+        optim.Adam(params).load_state_dict({**state, "steps": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"unexpected key 'state\.3\.step' \(this optimizer "
+                                         r"has 1 groups, 3 parameters\)"):
+        optim.Adam(params).load_state_dict({**state, "state.3.step": np.array(1)})
+    with pytest.raises(ValueError, match="group 0 has 0 parameters in the state, 3 here"):
+        optim.Adam(params).load_state_dict({"param_groups.0.lr": np.array(0.1)})
+    untouched = optim.Adam(swapped)
+    with pytest.raises(ValueError):
+        untouched.load_state_dict(state)
+    assert untouched.state == {} and untouched.param_groups[0]["lr"] == 1e-3
 
 
-def test_optimizer_rejects_an_empty_parameter_list():
+def test_optimizer_rejects_an_empty_parameter_list_and_repeated_parameters():
     with pytest.raises(ValueError, match="empty"):
         optim.SGD([], lr=0.1)
+    p = nn.Parameter(np.ones(2))
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([p, p], lr=0.1)
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with pytest.raises(TypeError, match="only optimize Tensors.*ndarray"):
+        optim.Adam([np.ones(2)])
+
+
+BAD_ARGUMENTS = [  # (optimizer, arguments): torch raises ValueError with the same message
+    ("SGD", dict(lr=-1)), ("SGD", dict(lr=0.1, momentum=-0.5)),
+    ("SGD", dict(lr=0.1, weight_decay=-1e-4)),
+    ("Adam", dict(lr=-1)), ("Adam", dict(lr=float("nan"))), ("Adam", dict(eps=-1e-8)),
+    ("Adam", dict(betas=(2, 0.9))), ("Adam", dict(betas=(0.9, 1.0))),
+    ("Adam", dict(betas=(-0.1, 0.9))), ("Adam", dict(weight_decay=-1)),
+]
+
+
+@pytest.mark.parametrize("name, arguments", BAD_ARGUMENTS,
+                         ids=[f"{name}-{list(args.items())[-1]}" for name, args in BAD_ARGUMENTS])
+def test_optimizers_check_their_arguments_with_torchs_messages(name, arguments):
+    with pytest.raises(ValueError) as expected:
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **arguments)
+    with pytest.raises(ValueError) as error:
+        getattr(optim, name)([nn.Parameter(np.ones(2))], **arguments)
+    assert str(error.value) == str(expected.value)
+    assert str(error.value).startswith("Invalid ")
+
+
+@pytest.mark.parametrize("arguments", [dict(lr=float("nan")), dict(lr=0.1, momentum=float("nan"))])
+def test_sgd_refuses_nan_where_torch_lets_it_through(arguments):
+    """torch.optim.SGD checks ``lr < 0``, which NaN passes; minigrad refuses NaN too."""
+    with pytest.raises(ValueError, match="Invalid .*nan"):
+        optim.SGD([nn.Parameter(np.ones(2))], **arguments)
+
+
+def test_sgd_keeps_no_state_without_momentum():
+    params = [nn.Parameter(w) for w in _initial(np.float32)]
+    opt = optim.SGD(params, lr=0.1)
+    _step_ours(opt, params, _gradient_sequence(1, np.float32)[0], "cpu")
+    assert opt.state == {}

@@ -116,9 +116,9 @@ CASES = {
         "conv2d", lambda x, w, b: F.conv2d(x, w, b, 2, (0, 1)),
         lambda x, w, b: TF.conv2d(x, w, b, 2, (0, 1)),
         (uniform(1, 2, 6, 5), uniform(2, 2, 3, 3), uniform(2))),
-    "unfold": Case("unfold", lambda x: F.unfold(x, (2, 3), (1, 2), 1),
+    "unfold": Case("unfold", lambda x: F.unfold(x, (2, 3), stride=(1, 2), padding=1),
                    lambda x: TF.unfold(x, (2, 3), padding=1, stride=(1, 2)), (uniform(2, 2, 4, 5),)),
-    "fold": Case("fold", lambda u: F.fold(u, (4, 5), (2, 3), (1, 2), 1),
+    "fold": Case("fold", lambda u: F.fold(u, (4, 5), (2, 3), stride=(1, 2), padding=1),
                  lambda u: TF.fold(u, (4, 5), (2, 3), padding=1, stride=(1, 2)),
                  (uniform(2, 12, 15),)),  # L = 5 · 3 positions, K = 2 channels · 6
     "max_pool2d 3x3 stride 2": Case("max_pool2d", lambda x: F.max_pool2d(x, 3, 2),

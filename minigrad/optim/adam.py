@@ -16,28 +16,38 @@ class Adam(Optimizer):
         p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + eps)
     """
 
-    buffer_names = ("exp_avg", "exp_avg_sq")
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        for index in (0, 1):
+            if not 0.0 <= betas[index] < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {index}: {betas[index]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
 
     def step(self):
-        lr, (beta1, beta2) = self.hyper["lr"], self.hyper["betas"]
-        eps, weight_decay = self.hyper["eps"], self.hyper["weight_decay"]
-        exp_avgs, exp_avg_sqs = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            xp = get_array_module(p.data)
-            grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
-            if exp_avgs[i] is None:
-                exp_avgs[i], exp_avg_sqs[i] = xp.zeros_like(p.data), xp.zeros_like(p.data)
-            self.steps[i] += 1
-            t, m, v = self.steps[i], exp_avgs[i], exp_avg_sqs[i]
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            step_size = lr / (1 - beta1 ** t)
-            denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-            p.data -= step_size * (m / denom)
+        for group in self.param_groups:
+            lr, (beta1, beta2) = group["lr"], group["betas"]
+            eps, weight_decay = group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+                xp = get_array_module(p.data)
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state.update(step=0, exp_avg=xp.zeros_like(p.data),
+                                 exp_avg_sq=xp.zeros_like(p.data))
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                m *= beta1
+                m += (1 - beta1) * grad
+                v *= beta2
+                v += (1 - beta2) * grad * grad
+                step_size = lr / (1 - beta1 ** t)
+                denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+                p.data -= step_size * (m / denom)

@@ -1,58 +1,110 @@
-"""The optimizer base: holds parameters and per-parameter state."""
+"""The optimizer base: parameter groups and per-parameter state, as in PyTorch.
+
+``optimizer.param_groups`` is a list of dicts, each holding ``'params'`` (a
+list of tensors) and the hyper-parameters that apply to them (``'lr'``, ...).
+A learning-rate scheduler changes ``group['lr']`` between steps; ``step``
+reads it afresh every time. ``optimizer.state[p]`` holds what the algorithm
+keeps for parameter ``p`` between steps (Adam's moving averages, ...).
+"""
 import numpy as np
 
 from minigrad import backend
+from minigrad.tensor import Tensor
 
 __all__ = ["Optimizer"]
 
 
 class Optimizer:
-    """Updates ``params`` from their ``.grad``. Subclasses name their state
-    buffers in ``buffer_names`` and implement ``step``."""
+    """Updates parameters from their ``.grad``. ``params`` is an iterable of
+    tensors, or of dicts ``{'params': [...], 'lr': ...}`` (one per group);
+    ``defaults`` fills in what a group leaves out. Subclasses implement ``step``."""
 
-    buffer_names = ()
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = {}          # parameter -> {'step': ..., buffers ...}
+        self.param_groups = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
 
-    def __init__(self, params, **hyper):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        self.hyper = hyper
-        self.steps = [0] * len(self.params)
-        self.buffers = {name: [None] * len(self.params) for name in self.buffer_names}
+    def add_param_group(self, param_group):
+        """Add ``{'params': [...], hyper-parameter: value, ...}`` as a new group."""
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params "
+                                f"is {type(p).__name__}")
+        taken = {id(p) for group in self.param_groups for p in group["params"]}
+        if len({id(p) for p in params}) < len(params) or taken & {id(p) for p in params}:
+            raise ValueError("some parameters appear more than once in the parameter groups")
+        self.param_groups.append({**self.defaults, **param_group, "params": params})
 
     def zero_grad(self):
-        for p in self.params:
-            p.grad = None
-
-    def state_dict(self):
-        """Flat {key: NumPy array}: hyper-parameters, step counts and buffers
-        (``exp_avg.0``, ...), ready for an ``.npz`` file."""
-        state = {f"hyper.{k}": np.asarray(v) for k, v in self.hyper.items()}
-        state["steps"] = np.asarray(self.steps, dtype=np.int64)
-        for name, arrays in self.buffers.items():
-            for i, array in enumerate(arrays):
-                if array is not None:
-                    state[f"{name}.{i}"] = backend.to_device(array, "cpu").copy()
-        return state
-
-    def load_state_dict(self, state):
-        """Restore what :meth:`state_dict` returned (buffers go to each parameter's device)."""
-        steps = np.asarray(state["steps"])
-        if steps.shape != (len(self.params),):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: state is for "
-                             f"{steps.shape[0]} parameters, this optimizer has {len(self.params)}")
-        for key in self.hyper:
-            value = np.asarray(state[f"hyper.{key}"])
-            self.hyper[key] = tuple(value.tolist()) if value.ndim else value.item()
-        self.steps = [int(s) for s in steps]
-        for name, arrays in self.buffers.items():
-            for i, p in enumerate(self.params):
-                saved = state.get(f"{name}.{i}")
-                if saved is not None and saved.shape != p.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: {name}.{i} has "
-                                     f"shape {saved.shape}, parameter has {p.shape}")
-                arrays[i] = None if saved is None else backend.to_device(
-                    np.array(saved, dtype=p.dtype), p.device)
+        """Forget every parameter's gradient (``p.grad = None``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     def step(self):
         raise NotImplementedError
+
+    # ----- saving and restoring ------------------------------------------------------------
+    #
+    # The state dict is flat, {name: NumPy array}, so that minigrad.save can store it in an
+    # .npz file. Its names follow PyTorch's nested layout, with parameters numbered in
+    # group order: 'param_groups.0.lr', 'param_groups.0.params' (the numbers of the group's
+    # parameters), 'state.3.step', 'state.3.exp_avg', ...
+
+    def state_dict(self):
+        """Every group's hyper-parameters and every parameter's state, as host arrays."""
+        state, number = {}, 0
+        for g, group in enumerate(self.param_groups):
+            for key, value in group.items():
+                if key != "params":
+                    state[f"param_groups.{g}.{key}"] = np.asarray(value)
+            numbers = list(range(number, number + len(group["params"])))
+            state[f"param_groups.{g}.params"] = np.asarray(numbers, dtype=np.int64)
+            for i, p in zip(numbers, group["params"]):
+                for key, value in self.state.get(p, {}).items():
+                    state[f"state.{i}.{key}"] = np.array(backend.to_device(value, "cpu")
+                                                          if backend.is_array(value) else value)
+            number += len(group["params"])
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned: hyper-parameters, step counts and
+        buffers (moved to each parameter's device and dtype). Everything is checked
+        first, so a state that does not fit changes nothing."""
+        where = f"{type(self).__name__}.load_state_dict"
+        params = [p for group in self.param_groups for p in group["params"]]
+        for g, group in enumerate(self.param_groups):
+            saved = len(state_dict.get(f"param_groups.{g}.params", ()))
+            if saved != len(group["params"]):
+                raise ValueError(f"{where}: parameter group {g} has {saved} parameters in the "
+                                 f"state, {len(group['params'])} here")
+        tables = {"param_groups": [{} for _ in self.param_groups], "state": [{} for _ in params]}
+        for key, value in state_dict.items():
+            kind, number, field = (key.split(".", 2) + ["", ""])[:3]
+            if kind not in tables or not number.isdigit() or int(number) >= len(tables[kind]):
+                raise ValueError(f"{where}: unexpected key {key!r} (this optimizer has "
+                                 f"{len(self.param_groups)} groups, {len(params)} parameters)")
+            value = np.asarray(value)
+            if kind == "state" and field != "step" and value.shape != params[int(number)].shape:
+                raise ValueError(f"{where}: {key} has shape {value.shape}, parameter {number} "
+                                 f"has shape {params[int(number)].shape}")
+            tables[kind][int(number)][field] = value
+        for group, saved in zip(self.param_groups, tables["param_groups"]):
+            for field, value in saved.items():
+                if field != "params":
+                    group[field] = value.item() if value.ndim == 0 else tuple(value.tolist())
+        self.state = {}
+        for p, saved in zip(params, tables["state"]):
+            if saved:
+                self.state[p] = {field: int(value) if field == "step" else
+                                 backend.to_device(value.astype(p.dtype), p.device)
+                                 for field, value in saved.items()}

@@ -8,24 +8,28 @@ class SGD(Optimizer):
     """With g = grad + weight_decay·p:  b ← momentum·b + g (b = g at the first
     step), then p ← p − lr·b.  Without momentum: p ← p − lr·g."""
 
-    buffer_names = ("momentum_buffer",)
-
-    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     def step(self):
-        lr, momentum = self.hyper["lr"], self.hyper["momentum"]
-        weight_decay, buffers = self.hyper["weight_decay"], self.buffers["momentum_buffer"]
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
-            self.steps[i] += 1
-            if momentum:
-                if buffers[i] is None:
-                    buffers[i] = grad.copy()
-                else:
-                    buffers[i] *= momentum
-                    buffers[i] += grad
-                grad = buffers[i]
-            p.data -= lr * grad
+        for group in self.param_groups:
+            lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+                if momentum:
+                    state = self.state.setdefault(p, {})
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = grad.copy()
+                    else:
+                        state["momentum_buffer"] *= momentum
+                        state["momentum_buffer"] += grad
+                    grad = state["momentum_buffer"]
+                p.data -= lr * grad

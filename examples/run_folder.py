@@ -1,0 +1,216 @@
+"""The run directory of train_mnist.py and its files.
+
+    checkpoint.npz   after every epoch: weights, Adam's state, the metrics so far
+    metrics.json     settings, per-epoch and per-logged-step results (below)
+    model.npz        the final weights (minigrad.load / model.load_state_dict)
+    curves.png       training and validation loss, validation accuracy
+
+Every file is written atomically (minigrad.fileio), so a crash or Ctrl-C
+leaves the previous version, never half a file; a run marked finished in
+metrics.json has all four. Nothing else in the folder is ever touched.
+"""
+import contextlib
+import io
+import json
+import signal
+import threading
+from pathlib import Path
+
+from minigrad import fileio
+from minigrad.checkpoint import load_checkpoint, save, save_checkpoint
+from mnist_settings import CHECKPOINT, DEFAULTS, RESUME_ADJUSTABLE, UsageError
+
+METRICS, MODEL, CURVES = "metrics.json", "model.npz", "curves.png"
+RUN_FILES = (CHECKPOINT, METRICS, MODEL, CURVES)
+ACCURACY_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999]
+
+
+def prepare(config):
+    """The run directory --out, checked before any data is loaded: a new run
+    needs a new or empty folder; the folder must be writable (a probe file is
+    written and removed). A resumed run first clears the temporary files a
+    killed run may have left."""
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if not config.resume and out.is_dir():
+        found = [name for name in RUN_FILES if (out / name).exists()]
+        if found:
+            raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
+                             "--resume, or choose another --out")
+        if any(out.iterdir()):
+            raise UsageError(f"{out} holds other files; a new run needs a new or empty folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fileio.remove_stale_temporaries(out)
+        probe = out / ".write-test"
+        fileio.write_bytes(probe, b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write into --out {out}: {error.strerror or error}") from None
+    return out
+
+
+def new_metrics(config, model):
+    """The metrics record of a fresh run. Per epoch: training loss, validation loss
+    and accuracy, learning rate at the epoch's end, seconds, images per second;
+    initial_val_*: the validation before the first step; train_curve: the mean
+    training loss of each logged interval, at its end (in epochs)."""
+    return {
+        "command": config.command, "commands": [config.command],
+        "args": {key: getattr(config, key) for key in DEFAULTS},
+        "params": sum(p.size for p in model.parameters()), "device": config.device,
+        "epochs_completed": 0, "train_loss": [], "val_loss": [], "val_accuracy": [],
+        "lr": [], "epoch_seconds": [], "images_per_second": [], "seconds": 0.0,
+        "initial_val_loss": None, "initial_val_accuracy": None,
+        "train_curve": {"epoch": [], "loss": []}, "finished": False,
+    }
+
+
+def resume(out, config, model, optimizer):
+    """(epochs done, metrics) of the run in ``out``; the weights and the optimizer
+    state are loaded from its checkpoint."""
+    try:
+        meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot resume: {error}") from None
+    metrics = meta["metrics"]
+    metrics["commands"].append(config.command)
+    metrics["args"].update({key: getattr(config, key) for key in RESUME_ADJUSTABLE})
+    metrics["device"] = config.device
+    return meta["epoch"], metrics
+
+
+def record_epoch(metrics, train_loss, val, lr, seconds, images_per_second, curve):
+    """Append one epoch's results; ``curve`` holds its (epoch, training loss) points."""
+    metrics["epochs_completed"] += 1
+    for epoch, loss in curve:
+        metrics["train_curve"]["epoch"].append(epoch)
+        metrics["train_curve"]["loss"].append(loss)
+    metrics["train_loss"].append(train_loss)
+    metrics["val_loss"].append(val["loss"])
+    metrics["val_accuracy"].append(val["accuracy"])
+    metrics["lr"].append(lr)
+    metrics["epoch_seconds"].append(seconds)
+    metrics["images_per_second"].append(images_per_second)
+    metrics["seconds"] = sum(metrics["epoch_seconds"])
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Hold a Ctrl-C back until the block is done (then raise it), so that
+    files written together stay consistent."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def save_epoch(out, model, optimizer, metrics):
+    """Checkpoint (weights, Adam state, epoch, metrics), then metrics.json; call it
+    inside ctrl_c_deferred()."""
+    meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
+    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta)
+    write_json(out / METRICS, metrics)
+
+
+def finish(out, model, metrics, test, by_resolution):
+    """Record the test result; write model.npz, curves.png and, last, metrics.json
+    marked finished. Returns a warning if curves.png could not be drawn."""
+    metrics["test_loss"] = test["loss"]
+    metrics["test_accuracy"] = test["accuracy"]
+    if by_resolution:
+        metrics["test_accuracy_by_resolution"] = test["accuracy_by_group"]
+    metrics["finished"] = True
+    with ctrl_c_deferred():
+        save(model.state_dict(), out / MODEL)
+        warning = plot_curves(metrics, out / CURVES)
+        write_json(out / METRICS, metrics)
+    return warning
+
+
+def write_json(path, value):
+    fileio.write_bytes(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
+
+
+def smooth(values):
+    """Centred moving average over about a 25th of the points (fewer at the ends)."""
+    half = len(values) // 50
+    smoothed = []
+    for i in range(len(values)):
+        window = values[max(0, i - half):i + half + 1]
+        smoothed.append(sum(window) / len(window))
+    return smoothed
+
+
+def plot_curves(metrics, path):
+    """Loss (training per logged interval and smoothed, validation per epoch) and
+    validation accuracy as a PNG; returns a message if matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib import ticker
+    except ImportError:
+        return f"matplotlib is not installed: {path.name} not drawn (pip install matplotlib)"
+    epochs = list(range(metrics["epochs_completed"] + 1))  # epoch 0: before the first step
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    plot_loss(loss_axis, metrics, epochs, ticker)
+    plot_accuracy(accuracy_axis, metrics, epochs, ticker)
+    for axis in (loss_axis, accuracy_axis):
+        axis.set_xticks(epochs)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(metrics["command"], fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    fileio.write_bytes(path, buffer.getvalue())
+    return None
+
+
+def plot_loss(axis, metrics, epochs, ticker):
+    """Training loss per logged interval (faint) and smoothed; validation loss per
+    epoch. A log scale shows the late, small changes."""
+    curve = metrics["train_curve"]
+    axis.plot(curve["epoch"], curve["loss"], color="tab:blue", alpha=0.25, linewidth=0.8,
+              label=f"training, mean of every {metrics['args']['log_every']} steps")
+    axis.plot(curve["epoch"], smooth(curve["loss"]), color="tab:blue",
+              label="training (smoothed)")
+    axis.plot(epochs, [metrics["initial_val_loss"], *metrics["val_loss"]], "o-",
+              color="tab:orange", label="validation")
+    axis.set(ylabel="cross-entropy loss (log scale)", yscale="log", title="loss")
+    axis.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def plot_accuracy(axis, metrics, epochs, ticker):
+    """Validation accuracy per epoch, and the test accuracy once known. A logit
+    scale spreads 10% → 90% → 99% → 99.9% evenly, so the last epochs stay readable."""
+    accuracy = [metrics["initial_val_accuracy"], *metrics["val_accuracy"]]
+    shown = [min(max(value, 0.001), 0.999) for value in accuracy]  # logit(0), logit(1): ±∞
+    axis.plot(epochs, shown, "o-", color="tab:orange", label="validation")
+    for epoch, value, y in zip(epochs, accuracy, shown):
+        axis.annotate(f"{100 * value:.2f}%", (epoch, y), fontsize=8, textcoords="offset points",
+                      xytext=(0, -14), ha="center")
+    if "test_accuracy" in metrics:
+        test = metrics["test_accuracy"]
+        axis.axhline(min(max(test, 0.001), 0.999), color="gray", linestyle="--",
+                     label=f"test {100 * test:.2f}%")
+    low, high = min(shown) / 2, (1 + max(shown)) / 2
+    axis.set(ylabel="accuracy (%, logit scale)", yscale="logit", ylim=(low, high),
+             title="validation accuracy")
+    axis.yaxis.set_major_locator(ticker.FixedLocator([tick for tick in ACCURACY_TICKS
+                                               if low <= tick <= high]))
+    axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{100 * value:g}"))
+    axis.yaxis.set_minor_locator(ticker.NullLocator())

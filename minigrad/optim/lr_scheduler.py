@@ -1,0 +1,206 @@
+"""Learning-rate schedules, as ``torch.optim.lr_scheduler``.
+
+A scheduler sets ``group['lr']`` of every parameter group of its optimizer.
+Call ``scheduler.step()`` once after each ``optimizer.step()``: the scheduler
+counts its steps in ``last_epoch`` (PyTorch's name; it counts whatever you
+step it for, epochs or batches) and sets the rate the next optimizer step
+will use. Creating a scheduler already sets the rate of step 0.
+
+Each schedule is written in closed form, lr = f(last_epoch), from the
+groups' starting rates ``initial_lr``. PyTorch computes StepLR and
+CosineAnnealingLR step by step from the previous rate instead; for a
+scheduler that alone drives its optimizer the two agree to rounding.
+"""
+import math
+
+from minigrad.optim.optimizer import Optimizer
+
+__all__ = ["CosineAnnealingLR", "LRScheduler", "OneCycleLR", "StepLR"]
+
+
+class LRScheduler:
+    """The base: subclasses implement ``get_lr()``, the rates at ``last_epoch``.
+
+    ``last_epoch=-1`` starts a schedule (each group's ``initial_lr`` becomes its
+    current ``lr``); a later value resumes one and needs the ``initial_lr`` that
+    a restored optimizer state brings along.
+    """
+
+    def __init__(self, optimizer, last_epoch=-1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:
+                raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
+                               "when resuming an optimizer")
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self):
+        raise NotImplementedError
+
+    def step(self):
+        """Advance one step and write the new rates into the optimizer."""
+        self.last_epoch += 1
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr):
+            group["lr"] = lr
+
+    def get_last_lr(self):
+        """The rates the last ``step()`` (or the constructor) set, one per group."""
+        return list(self._last_lr)
+
+    def state_dict(self):
+        """Every attribute but the optimizer: plain numbers, lists and strings."""
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+
+
+def check_positive_int(scheduler, name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{scheduler}: {name} must be a positive integer, got {value!r}")
+
+
+class StepLR(LRScheduler):
+    """lr = initial_lr · gamma ** (last_epoch // step_size): the rate drops by the
+    factor ``gamma`` every ``step_size`` steps."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        check_positive_int("StepLR", "step_size", step_size)
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * self.gamma ** (self.last_epoch // self.step_size)
+                for base_lr in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial_lr − eta_min) · (1 + cos(π · last_epoch / T_max)) / 2:
+    half a cosine from the starting rate down to ``eta_min`` over ``T_max`` steps
+    (beyond them the cosine carries on, back up)."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        check_positive_int("CosineAnnealingLR", "T_max", T_max)
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        cosine = 1 + math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base_lr - self.eta_min) * cosine / 2 for base_lr in self.base_lrs]
+
+
+def anneal(strategy, start, end, fraction):
+    """From ``start`` (fraction 0) to ``end`` (fraction 1): along half a cosine, or a line."""
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
+    return (end - start) * fraction + start
+
+
+def per_group(name, optimizer, value):
+    """``value`` for each parameter group: a list or tuple gives one per group."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(f"expected {len(optimizer.param_groups)} values for {name}, "
+                             f"got {len(value)}")
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+class OneCycleLR(LRScheduler):
+    """The one-cycle policy (Smith & Topin), with PyTorch's arguments and values.
+
+    Over ``total_steps`` (or ``epochs · steps_per_epoch``) optimizer steps the
+    rate rises from initial_lr = max_lr / div_factor to ``max_lr`` during the
+    first ``pct_start`` of the steps, then falls to min_lr = initial_lr /
+    final_div_factor; each phase follows ``anneal_strategy`` ('cos': half a
+    cosine, 'linear': a line). ``three_phase=True`` falls back to initial_lr
+    symmetrically first and only then to min_lr. With ``cycle_momentum`` the
+    momentum (SGD's ``momentum``, Adam's β₁) moves the opposite way, between
+    ``max_momentum`` and ``base_momentum``.
+
+    Phase boundaries are step numbers: the warm-up ends at step
+    pct_start · total_steps − 1, the last phase at total_steps − 1.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
+                 last_epoch=-1):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("You must define either total_steps OR (epochs AND "
+                                 "steps_per_epoch)")
+            check_positive_int("OneCycleLR", "epochs", epochs)
+            check_positive_int("OneCycleLR", "steps_per_epoch", steps_per_epoch)
+            total_steps = epochs * steps_per_epoch
+        check_positive_int("OneCycleLR", "total_steps", total_steps)
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError("anneal_strategy must be one of 'cos' or 'linear', instead got "
+                             f"{anneal_strategy}")
+        self.total_steps, self.pct_start, self.three_phase = total_steps, pct_start, three_phase
+        self.anneal_strategy, self.cycle_momentum = anneal_strategy, cycle_momentum
+        if cycle_momentum and not {"momentum", "betas"} & set(optimizer.defaults):
+            raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                             "option enabled")
+        if last_epoch == -1:
+            groups = zip(optimizer.param_groups, per_group("max_lr", optimizer, max_lr),
+                         per_group("max_momentum", optimizer, max_momentum),
+                         per_group("base_momentum", optimizer, base_momentum))
+            for group, peak, high_momentum, low_momentum in groups:
+                group.update(initial_lr=peak / div_factor, max_lr=peak)
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+                if cycle_momentum:
+                    group.update(max_momentum=high_momentum, base_momentum=low_momentum)
+                    set_momentum(group, high_momentum)
+        super().__init__(optimizer, last_epoch)
+
+    def phases(self):
+        """(last step, lr from, lr to, momentum from, momentum to) of each phase,
+        the values named by their keys in the parameter group."""
+        warm_up_end = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            return [(warm_up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    (float(2 * self.pct_start * self.total_steps) - 2, "max_lr", "initial_lr",
+                     "base_momentum", "max_momentum"),
+                    (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum",
+                     "max_momentum")]
+        return [(warm_up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"Tried to step {step} times. The specified number of total "
+                             f"steps is {self.total_steps}")
+        phases = self.phases()
+        rates = []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for number, (end, lr_from, lr_to, momentum_from, momentum_to) in enumerate(phases):
+                if step <= end or number == len(phases) - 1:
+                    fraction = (step - start) / (end - start)
+                    rates.append(anneal(self.anneal_strategy, group[lr_from], group[lr_to],
+                                        fraction))
+                    if self.cycle_momentum:
+                        set_momentum(group, anneal(self.anneal_strategy, group[momentum_from],
+                                                   group[momentum_to], fraction))
+                    break
+                start = end
+        return rates
+
+
+def set_momentum(group, value):
+    """SGD's ``momentum``, or Adam's β₁."""
+    if "betas" in group:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value

@@ -1,0 +1,91 @@
+"""The training loop and the evaluation of a classifier, as a PyTorch user writes them.
+
+``batches`` is any iterable of ``(x, labels)``: ``x`` a Tensor of inputs,
+``labels`` integer class labels (a host NumPy array; ``cross_entropy``
+checks them there). Losses and counts are summed on the device and read
+back once per logging interval (training) or once per call (evaluation):
+on a GPU every read-back waits for the device.
+"""
+import math
+
+from minigrad import functional as F
+from minigrad.backend import get_array_module
+from minigrad.tensor import no_grad
+
+__all__ = ["NonFiniteLoss", "evaluate", "train_one_epoch"]
+
+
+class NonFiniteLoss(ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
+def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, log=None):
+    """One pass over ``batches``: per batch, x moves to ``device``, then forward,
+    cross-entropy loss, backward, ``optimizer.step()`` and ``scheduler.step()``
+    (``scheduler`` may be None). Returns the mean loss per example.
+
+    Every ``log_every`` steps and after the last one, the loss summed since the
+    previous read-back comes back to the host: a NaN or infinite loss raises
+    :class:`NonFiniteLoss`, and ``log(step, examples, loss)`` is called with the
+    steps and examples done so far and the mean loss of the interval.
+    """
+    model.train()
+    total, examples = 0.0, 0                 # read back so far (host)
+    pending, pending_examples = 0.0, 0       # summed since (on the device)
+    step = 0
+    for step, (x, labels) in enumerate(batches, start=1):
+        loss = F.cross_entropy(model(x.to(device)), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        pending = pending + loss.data * len(labels)
+        pending_examples += len(labels)
+        if step % log_every == 0:
+            interval = read_back(pending, step - log_every + 1, step, optimizer)
+            total, examples = total + interval, examples + pending_examples
+            if log is not None:
+                log(step, examples, interval / pending_examples)
+            pending, pending_examples = 0.0, 0
+    if pending_examples:
+        interval = read_back(pending, step - step % log_every + 1, step, optimizer)
+        total, examples = total + interval, examples + pending_examples
+        if log is not None:
+            log(step, examples, interval / pending_examples)
+    if not examples:
+        raise ValueError("train_one_epoch: batches yielded nothing")
+    return total / examples
+
+
+def read_back(loss_sum, first_step, last_step, optimizer):
+    """``loss_sum`` of steps first_step..last_step as a host float (one device sync);
+    NonFiniteLoss if it is NaN or infinite."""
+    value = loss_sum.item()
+    if not math.isfinite(value):
+        steps = f"step {last_step}" if first_step == last_step else \
+            f"steps {first_step}-{last_step}"
+        raise NonFiniteLoss(f"the training loss became non-finite ({value}) in {steps} "
+                            f"(learning rate {optimizer.param_groups[0]['lr']:.3g})")
+    return value
+
+
+def evaluate(model, batches):
+    """Mean cross-entropy loss and accuracy of ``model`` over ``batches`` (x on the
+    model's device), without recording a graph. Returns {"loss", "accuracy", "count"}."""
+    was_training = model.training
+    model.eval()
+    loss_sum = correct = 0.0   # device scalars after the first batch
+    count = 0
+    with no_grad():
+        for x, labels in batches:
+            logits = model(x)
+            xp = get_array_module(logits.data)
+            loss_sum = loss_sum + F.cross_entropy(logits, labels).data * len(labels)
+            correct = correct + (logits.data.argmax(axis=1) == xp.asarray(labels)).sum()
+            count += len(labels)
+    model.train(was_training)
+    if not count:
+        raise ValueError("evaluate: batches yielded nothing")
+    return {"loss": loss_sum.item() / count, "accuracy": int(correct.item()) / count,
+            "count": count}
