@@ -1,12 +1,40 @@
-"""Shared benchmark plumbing: BLAS environment, timing, twin models."""
+"""Shared benchmark plumbing: the environment each worker process runs in,
+what a worker measures about itself (time, memory), the driver that
+alternates workers, and the PyTorch twin of the two networks.
+
+Every figure the benchmarks report comes from a worker: a fresh Python
+process that imports ONE framework, builds its model and data, warms up and
+measures, then prints one JSON line. A user runs one framework at a time, so
+no thread pool, cache or allocator is shared between the two. The driver
+alternates the frameworks A B A B ... over rounds, so machine drift hits both
+alike, and reports the median of the per-round ratios with their range.
+
+NumPy, minigrad and PyTorch are imported inside the functions that need
+them: this module is loaded before the BLAS environment is settled, and a
+worker loads only its own framework.
+"""
+import ctypes
+import gc
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
-import time
 
 BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+FRAMEWORKS = ("minigrad", "torch")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
+__all__ = [
+    "BLAS_VARS", "FRAMEWORKS", "RESULTS", "THREAD_VARS", "MemoryProbe", "WorkerError",
+    "alternate", "check_gpu", "compare", "framework_report", "machine_report", "median",
+    "reexec_without_blas_overrides", "run_worker", "torch_twin", "worker_env", "write_json",
+]
+
+
+# ----- the environment --------------------------------------------------------
 
 def reexec_without_blas_overrides(argv):
     """Restart this process without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE.
@@ -22,23 +50,165 @@ def reexec_without_blas_overrides(argv):
     os.execve(sys.executable, [sys.executable] + argv, env)
 
 
-def blas_report():
-    """Which BLAS NumPy uses now, with its kernel and threads (via threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    parts = [f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture')} "
-             f"threads={i.get('num_threads')}" for i in threadpool_info()
-             if i.get("user_api") == "blas"]
-    dropped = " (OPENBLAS_CORETYPE/L2_SIZE dropped for this run)" \
-        if os.environ.get("MINIGRAD_BENCH_DROPPED_BLAS_ENV") else ""
-    return "; ".join(parts) + dropped
+def worker_env(threads=None):
+    """The environment of a worker: this one, with every BLAS/OpenMP pool set
+    to ``threads`` when given (otherwise each framework keeps its default)."""
+    env = dict(os.environ)
+    if threads:
+        for name in THREAD_VARS:
+            env[name] = str(threads)
+    return env
 
 
 def machine_report():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
-           f"Python {platform.python_version()}"
+    """nproc, CPU model, Python version and 1-minute load average, as a dict."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"nproc": usable, "cpu": model, "python": platform.python_version(), "load": load,
+            "dropped_blas_env": bool(os.environ.get("MINIGRAD_BENCH_DROPPED_BLAS_ENV"))}
+
+
+def blas_report():
+    """NumPy's BLAS: name, version, and the kernel and threads OpenBLAS chose
+    at run time (read from the loaded library where it can be found)."""
+    import numpy as np
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        text = f"{blas.get('name')} {blas.get('version')}"
+    except (TypeError, KeyError):
+        text = "unknown BLAS"
+    library = _loaded_library("openblas")
+    if library is None:
+        return text
+    for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "")):
+        corename = getattr(library, f"{prefix}get_corename{suffix}", None)
+        threads = getattr(library, f"{prefix}get_num_threads{suffix}", None)
+        if corename is not None and threads is not None:
+            corename.restype = ctypes.c_char_p
+            return f"{text}, kernel {corename().decode()}, {threads()} threads"
+    return text
+
+
+def _loaded_library(fragment):
+    """The first shared library of this process whose path contains ``fragment``."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if fragment in line})
+    except OSError:
+        return None
+    return ctypes.CDLL(paths[0]) if paths else None
+
+
+def framework_report(torch=None):
+    """Versions and thread counts a worker reports about itself."""
+    import numpy as np
+    report = {"numpy": np.__version__, "blas": blas_report()}
+    if torch is not None:
+        report.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return report
+
+
+def check_gpu(script):
+    """Stop with a clear message unless CuPy and PyTorch CUDA both work here."""
+    from minigrad import backend
+    try:
+        backend.gpu_module()
+    except backend.GPUUnavailableError as error:
+        raise SystemExit(f"{script} --device gpu: minigrad cannot use the GPU: {error}")
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit(f"{script} --device gpu: PyTorch is not installed")
+    if not torch.cuda.is_available():
+        raise SystemExit(f"{script} --device gpu: PyTorch {torch.__version__} sees no CUDA "
+                         "device (a CPU-only build, or no GPU on this machine)")
+
+
+# ----- what a worker measures about itself --------------------------------------
+
+class MemoryProbe:
+    """Peak memory of the steps beyond what lives between them.
+
+    ``start()`` is called after the model, data and warm-up steps: it frees
+    what the allocator keeps (``malloc_trim``), reads the resident set size as
+    the baseline, and resets the kernel's peak counter. ``peak_growth()`` is
+    then the peak resident set size (``ru_maxrss``) since ``start`` minus the
+    baseline: the memory the steps need at their worst. On the GPU the
+    frameworks' own counters are used instead (``device='gpu'``).
+    """
+
+    def __init__(self, device="cpu", torch=None):
+        self.device, self.torch, self.baseline, self.peak_was_reset = device, torch, 0, False
+
+    def start(self):
+        gc.collect()
+        if self.device == "gpu":
+            self.baseline = self._gpu_bytes_in_use()
+            return
+        _trim_heap()
+        self.baseline = _resident_bytes()
+        self.peak_was_reset = _reset_peak_rss()
+
+    def peak_growth(self):
+        """Bytes above the baseline at the worst moment since ``start``."""
+        if self.device == "gpu":
+            return self._gpu_peak_bytes() - self.baseline
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        return max(0, peak - self.baseline)
+
+    def _gpu_bytes_in_use(self):
+        if self.torch is not None:
+            self.torch.cuda.reset_peak_memory_stats()
+            return self.torch.cuda.memory_allocated()
+        pool = _cupy_pool()
+        pool.free_all_blocks()  # from here on, the pool only grows to the peak in use
+        return pool.used_bytes()
+
+    def _gpu_peak_bytes(self):
+        if self.torch is not None:
+            return self.torch.cuda.max_memory_allocated()
+        return _cupy_pool().total_bytes()
+
+
+def _cupy_pool():
+    from minigrad import backend
+    return backend.gpu_module().get_default_memory_pool()
+
+
+def _trim_heap():
+    """Give freed heap memory back to the system (glibc only; else nothing)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _resident_bytes():
+    """The resident set size now (Linux /proc), else the peak so far."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _reset_peak_rss():
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def median(values):
@@ -47,52 +217,71 @@ def median(values):
     return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
-def time_calls(fn, count, sync=None):
-    """Seconds per call of ``fn`` for ``count`` calls (``sync`` waits for a device)."""
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        fn()
-        if sync is not None:
-            sync()
-        times.append(time.perf_counter() - start)
-    return times
+# ----- the driver ------------------------------------------------------------------
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message holds its command and error output."""
+
+
+def run_worker(script, arguments, threads=None, timeout=900):
+    """Run ``python script --worker ...`` in a fresh process; return its JSON line."""
+    command = [sys.executable, script] + [str(a) for a in arguments]
+    done = subprocess.run(command, capture_output=True, text=True, env=worker_env(threads),
+                          timeout=timeout)
+    if done.returncode != 0:
+        raise WorkerError(f"{' '.join(command)} failed with exit status {done.returncode}:\n"
+                          f"{done.stderr.strip()[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise WorkerError(f"{' '.join(command)} printed nothing")
+    return json.loads(lines[-1])
+
+
+def alternate(measure, rounds):
+    """[{framework: measure(framework)}] for each round, A B A B ... in order."""
+    per_round = []
+    for _ in range(rounds):
+        per_round.append({framework: measure(framework) for framework in FRAMEWORKS})
+    return per_round
+
+
+def compare(per_round, key):
+    """Median of each framework's ``key`` over the rounds, and the median,
+    min and max of the per-round ratios minigrad / PyTorch."""
+    ours = [r["minigrad"][key] for r in per_round]
+    theirs = [r["torch"][key] for r in per_round]
+    ratios = [a / b if b else float("inf") for a, b in zip(ours, theirs)]
+    return {"minigrad": median(ours), "torch": median(theirs), "ratio": median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios)}
 
 
 def write_json(path, payload):
-    """Write ``payload`` as JSON atomically (temporary file, then rename)."""
+    """Write ``payload`` as indented JSON, atomically (minigrad's one writer)."""
+    from minigrad.fileio import write_bytes
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
 
 
-def torch_twin(model, torch):
-    """The PyTorch nn.Sequential equal to a minigrad Sequential, same weights."""
-    from minigrad import nn
+# ----- the PyTorch twin ---------------------------------------------------------------
+
+def torch_twin(torch, network, state):
+    """The PyTorch ``nn.Sequential`` of the assignment's ``network`` ('fixed' or
+    'varres', global max pooling), loaded with minigrad's ``state_dict``.
+
+    Built from the architecture, not from minigrad's layer classes; the
+    parameter names (``0.weight`` ... ``10.bias``) match minigrad's, so a
+    strict load proves the two networks have the same shapes.
+    """
+    nn = torch.nn
+    channels = [1] + [state[f"{index}.weight"].shape[0] for index in (0, 3, 6)]
     layers = []
-    for layer in model.children():
-        if isinstance(layer, nn.Conv2d):
-            layers.append(torch.nn.Conv2d(layer.in_channels, layer.out_channels,
-                                          layer.kernel_size, layer.stride, layer.padding))
-        elif isinstance(layer, nn.Linear):
-            layers.append(torch.nn.Linear(layer.in_features, layer.out_features))
-        elif isinstance(layer, nn.ReLU):
-            layers.append(torch.nn.ReLU())
-        elif isinstance(layer, nn.MaxPool2d):
-            layers.append(torch.nn.MaxPool2d(layer.kernel_size, layer.stride))
-        elif isinstance(layer, nn.Flatten):
-            layers.append(torch.nn.Flatten())
-        elif isinstance(layer, nn.GlobalMaxPool2d):
-            layers.append(torch.nn.Sequential(torch.nn.AdaptiveMaxPool2d(1), torch.nn.Flatten()))
-        elif isinstance(layer, nn.GlobalAvgPool2d):
-            layers.append(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()))
-        else:
-            raise TypeError(f"no PyTorch twin for {layer!r}")
-    twin = torch.nn.Sequential(*layers)
-    state = {}
-    for (name, _), value in zip(twin.state_dict().items(), model.state_dict().values()):
-        state[name] = torch.from_numpy(value.copy())
-    twin.load_state_dict(state)
+    for c_in, c_out in zip(channels, channels[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2)]
+    if network == "fixed":
+        layers += [nn.Flatten(), nn.Linear(channels[-1] * 3 * 3, 10)]
+    else:  # one parameter-free slot, so the Linear keeps index 10 as in minigrad
+        layers += [nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten()),
+                   nn.Linear(channels[-1], 10)]
+    twin = nn.Sequential(*layers)
+    twin.load_state_dict({name: torch.from_numpy(value.copy()) for name, value in state.items()})
     return twin

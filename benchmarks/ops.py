@@ -1,10 +1,15 @@
 """Forward and backward time per op, minigrad against PyTorch, at the shapes
-the networks use (batch 16 by default).
+the networks use (batch 16 by default). A DIAGNOSTIC, run in ONE process:
+both frameworks share the machine's threads and caches, which distorts the
+comparison (see step.py for the honest, one-process-per-framework figures).
+Use it to see which op to look at, not to quote a speed.
 
     python benchmarks/ops.py [--batch 16] [--json PATH]
 """
 import argparse
+import os
 import sys
+import time
 
 from common import reexec_without_blas_overrides
 
@@ -14,7 +19,7 @@ import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
 import minigrad.functional as F  # noqa: E402
-from common import blas_report, machine_report, median, time_calls, write_json  # noqa: E402
+from common import RESULTS, blas_report, machine_report, median, write_json  # noqa: E402
 from minigrad import optim  # noqa: E402
 
 
@@ -43,6 +48,16 @@ def cases(batch, torch):
     ]
 
 
+def time_calls(fn, count):
+    """Seconds of each of ``count`` calls of ``fn``."""
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def time_op(fn, arrays, make_tensor, backward, count):
     """Median forward and forward+backward seconds."""
     def forward():
@@ -59,7 +74,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--count", type=int, default=50)
-    parser.add_argument("--json", default="benchmarks/results/ops-cpu.json")
+    parser.add_argument("--json", default=os.path.join(RESULTS, "ops-cpu.json"))
     parser.add_argument("--keep-blas-env", action="store_true")
     args = parser.parse_args()
     try:
@@ -67,7 +82,9 @@ def main():
     except ImportError:
         torch = None
     rng = np.random.default_rng(0)
-    print(f"machine: {machine_report()}\nnumpy {np.__version__}: {blas_report()}")
+    machine = machine_report()
+    print(f"machine: {machine['nproc']} cores, {machine['cpu']}\nnumpy {np.__version__}: "
+          f"{blas_report()}\n(one process for both frameworks: a diagnostic, see the docstring)")
     print("\n| op | minigrad fwd µs | torch fwd µs | minigrad fwd+bwd µs | torch fwd+bwd µs | "
           "ratio fwd+bwd |\n|---|---:|---:|---:|---:|---:|")
     results = []
@@ -89,7 +106,8 @@ def main():
     r = results[-1]
     print(f"| Adam step (29,066 params) | {r['minigrad_us']:.0f} | {r.get('torch_us', float('nan')):.0f}"
           f" | | | {r.get('ratio', float('nan')):.2f} |")
-    write_json(args.json, {"machine": machine_report(), "blas": blas_report(), "results": results})
+    write_json(args.json, {"machine": machine, "blas": blas_report(), "in_process": True,
+                           "results": results})
     print(f"\nwrote {args.json}")
 
 

@@ -1,0 +1,103 @@
+"""Smoke tests of the benchmark harness, so that it cannot rot: the drivers
+run each framework's worker in a fresh process for a step or two and write
+their JSON. Nothing here asserts a speed; the checks are that the workers
+run, report sane fields, and that the driver's arithmetic is the one it
+claims (ratios recomputed from the per-round figures).
+"""
+import gzip
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run(script, *arguments, **env):
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, arguments)],
+                          capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
+
+
+def check_ratio(summary):
+    """The driver's ratio is the median of minigrad / PyTorch over the rounds."""
+    assert summary["ratio_min"] <= summary["ratio"] <= summary["ratio_max"]
+    assert summary["minigrad"] > 0 and summary["torch"] > 0
+
+
+def test_step_driver_runs_both_workers_and_reports_their_ratio(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "step.json"
+    done = run("step.py", "--setting", "varres-b4-8,12", "--rounds", 1, "--steps", 2,
+               "--warmup", 1, "--json", out)
+    assert done.returncode == 0, done.stderr
+    assert "| variable, batch 4, mixed 8/12 |" in done.stdout
+    result = json.loads(out.read_text())
+    (row,) = result["results"]
+    (one_round,) = row["rounds"]
+    for framework in ("minigrad", "torch"):
+        worker = one_round[framework]
+        assert worker["framework"] == framework and worker["steps"] == 2
+        assert worker["ms"] > 0 and worker["peak_mib"] >= 0
+    assert one_round["minigrad"]["tracemalloc_mib"] > 0
+    assert not one_round["minigrad"]["torch_imported"]  # each framework alone in its process
+    check_ratio(row["time_ms"])
+    assert row["time_ms"]["ratio"] == pytest.approx(
+        one_round["minigrad"]["ms"] / one_round["torch"]["ms"], rel=1e-12)
+
+
+def write_idx(path, array, magic):
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def test_epoch_driver_trains_and_validates_both_frameworks(tmp_path):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    (tmp_path / "mnist").mkdir()
+    write_idx(tmp_path / "mnist" / "train-images-idx3-ubyte.gz",
+              rng.integers(0, 256, (60, 28, 28)), 2051)
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 60), 2049)
+    out = tmp_path / "epoch.json"
+    done = run("epoch.py", "--limit", 20, "--batch", 8, "--rounds", 1, "--json", out,
+               MINIGRAD_DATA=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    (one_round,) = result["per_round"]
+    for framework in ("minigrad", "torch"):
+        worker = one_round[framework]
+        assert (worker["train_images"], worker["val_images"]) == (20, 4)
+        assert 0 < worker["load_s"] + worker["train_s"] + worker["val_s"] <= worker["total_s"]
+    for phase in ("total_s", "load_s", "train_s", "val_s", "setup_s"):
+        check_ratio(result["summary"][phase])
+
+
+def test_epoch_driver_names_missing_data_before_any_work(tmp_path):
+    done = run("epoch.py", "--rounds", 1, MINIGRAD_DATA=str(tmp_path / "nowhere"))
+    assert done.returncode != 0
+    assert "epoch.py: MNIST file(s) not found" in done.stderr
+    assert "MINIGRAD_DATA" in done.stderr
+
+
+def test_a_bad_setting_is_named():
+    done = run("step.py", "--setting", "fixed-b16-32", "--rounds", 1)
+    assert done.returncode == 2
+    assert "setting 'fixed-b16-32': the fixed network takes 28x28 images only" in done.stderr
+
+
+def test_gpu_without_cupy_says_why():
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    for script in ("step.py", "scaling.py"):
+        done = run(script, "--device", "gpu")
+        assert done.returncode == 1
+        assert (f"{script} --device gpu: minigrad cannot use the GPU: the GPU is unavailable: "
+                "CuPy is not installed") in done.stderr
