@@ -101,3 +101,16 @@ def test_gpu_without_cupy_says_why():
         assert done.returncode == 1
         assert (f"{script} --device gpu: minigrad cannot use the GPU: the GPU is unavailable: "
                 "CuPy is not installed") in done.stderr
+
+
+def test_versus_alternates_two_trees_and_reports_their_ratio():
+    done = run("versus.py", ROOT, ROOT, "--setting", "fixed-b2-28", "--rounds", 2, "--steps", 1)
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| fixed-b2-28 |"))
+    ms_a, ms_b, ratio = row.split("|")[2:5]
+    assert float(ms_a) > 0 and float(ms_b) > 0 and float(ratio.split()[0]) > 0
+
+
+def test_versus_refuses_a_folder_without_minigrad(tmp_path):
+    done = run("versus.py", tmp_path, ROOT)
+    assert done.returncode == 2 and "not a minigrad source tree" in done.stderr

@@ -120,9 +120,8 @@ class Rectifier(Function):
     """y = max(x, 0).   dy/dx = 0 where y ≤ 0, else 1 (so NaN passes, as in PyTorch)."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        y = xp.maximum(x, xp.zeros_like(x))  # NaN stays NaN (an array of zeros: NumPy's fast path)
-        self.passes = ~(y <= 0)  # NaN is not ≤ 0, so it passes
+        y = get_array_module(x).maximum(x, 0)  # NaN stays NaN
+        self.passes = y != 0  # y is 0 or positive or NaN; NaN passes
         return y
 
     def backward(self, grad_out):
