@@ -1,17 +1,17 @@
 """The data of train_mnist.py: splits, and batches ready for the device.
 
-The 60,000 training images are split 50,000 / 10,000 (SPLIT_SEED, the same
-for every run); the test split is only for the final report. Data is kept
+The 60,000 training images are split 50,000 / 10,000 (--val-size; the
+validation images are drawn with SPLIT_SEED, the same for every run); the
+test split is only for the final report. Data is kept
 as groups {(H, W): (uint8 images, int64 labels)}, one group per resolution.
 """
 from types import SimpleNamespace
 
 import numpy as np
 
-from minigrad import Tensor, backend, data
+from minigrad import Tensor, backend, data, distributed
 
 NUM_CLASSES = 10
-VAL_SIZE = 10_000      # validation images taken out of the 60,000 training images
 SPLIT_SEED = 0         # the split is the same for every run, whatever --seed says
 NORMALISATION = {      # (mean, std) of the training pixels / 255, from the data README
     "mnist": (0.1307, 0.3081),
@@ -23,12 +23,16 @@ def load(config):
     """Train / validation / test groups of --model's data, limited by --limit and
     --eval-limit. Test groups stay keyed by the original resolution, also when
     resized, so accuracy can be reported per resolution. Returns a
-    SimpleNamespace(train, val, test, mean, std)."""
+    SimpleNamespace(train, val, test, mean, std). Missing, unreadable or
+    damaged files raise OSError or ValueError naming them."""
     source = "mnist" if config.model == "fixed" else "varres"
-    train = load_split(source, config.data_dir, "train")
-    test = load_split(source, config.data_dir, "test")
+    train = load_split(source, config, "train")
+    test = load_split(source, config, "test")
     mean, std = NORMALISATION[source]
-    train, val = data.split_groups(train, n_val=VAL_SIZE, seed=SPLIT_SEED)
+    name = "MNIST" if source == "mnist" else "mnist-varres"
+    where = f"the {name} training split in {data.resolve_data_dir(config.data_dir)}"
+    train, val = data.split_groups(train, n_val=config.val_size, seed=SPLIT_SEED, source=where,
+                                   option="--val-size")
     if config.limit:
         train = data.limit_groups(train, config.limit, seed=config.seed)
     if config.eval_limit:
@@ -47,15 +51,18 @@ def load(config):
 loaded = {}  # (source, folder, split) -> groups: several runs in one process load once
 
 
-def load_split(source, data_dir, split):
-    """One split of MNIST ("mnist") or mnist-varres ("varres") as groups."""
-    key = (source, str(data.resolve_data_dir(data_dir).resolve()), split)
+def load_split(source, config, split):
+    """One split of MNIST ("mnist", downloaded if missing; --redownload) or
+    mnist-varres ("varres", cached in --cache-dir) as groups."""
+    key = (source, str(data.resolve_data_dir(config.data_dir).resolve()), split)
     if key not in loaded:
         if source == "mnist":
-            images, labels = data.load_mnist(data_dir, split=split)
+            images, labels = data.load_mnist(config.data_dir, split=split,
+                                             redownload=config.redownload)
             loaded[key] = {images.shape[1:]: (images, labels)}
         else:
-            loaded[key] = data.load_varres(data_dir, split=split)
+            loaded[key] = data.load_varres(config.data_dir, split=split,
+                                           cache_dir=config.cache_dir)
     return loaded[key]
 
 
@@ -86,11 +93,19 @@ def batches(groups, batch_size, dataset, device, shuffle_rng=None, augment_rng=N
 def training_batches(dataset, config, epoch):
     """The batches of training epoch ``epoch``: its shuffle and augmentation come
     from generators derived from (--seed, epoch) alone, so a resumed run repeats
-    an uninterrupted one."""
+    an uninterrupted one. Under --distributed, every process receives the same
+    global batches of --batch-size images per process (train_one_epoch takes
+    this process's part), so N processes see the images of one process with N
+    times the batch."""
     shuffle_rng = np.random.default_rng([config.seed, epoch, 0])
     augment_rng = np.random.default_rng([config.seed, epoch, 1]) if config.augment else None
-    return batches(dataset.train, config.batch_size, dataset, config.device, shuffle_rng,
+    return batches(dataset.train, global_batch(config), dataset, config.device, shuffle_rng,
                    augment_rng)
+
+
+def global_batch(config):
+    """Images per training step: --batch-size on each process."""
+    return config.batch_size * distributed.world_size()
 
 
 def count_images(groups):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from minigrad import backend
+from minigrad import backend, data
 from minigrad.checkpoint import load_meta
 
 CHECKPOINT = "checkpoint.npz"
@@ -17,12 +17,13 @@ PLAIN = {"lr": 1e-3, "schedule": "constant", "augment": False}  # the assignment
 DEFAULTS = {
     "model": "fixed", "pooling": "max", "device": "cpu", "epochs": 5, "batch_size": 16,
     "lr": 3e-3, "schedule": "onecycle", "augment": False, "plain": False, "seed": 0,
-    "data_dir": None, "out": None, "limit": None, "eval_limit": None, "resume": False,
+    "data_dir": None, "out": None, "limit": None, "eval_limit": None, "val_size": 10_000,
+    "resume": False, "redownload": False, "cache_dir": None, "distributed": False,
     "eval_batch_size": 256, "log_every": 50,
 }
 # What may change when a run is resumed; every other setting comes from the checkpoint.
 RESUME_ADJUSTABLE = {"device", "data_dir", "eval_batch_size", "log_every", "epochs", "lr", "out",
-                     "resume"}
+                     "resume", "redownload", "cache_dir", "distributed"}
 # Of those, the ones that make the continued run differ from an uninterrupted one.
 RESUME_CHANGES_RESULT = {"epochs", "lr"}
 
@@ -87,12 +88,24 @@ def build_parser():
     add("--seed", type=non_negative_int,
         help="initial weights, shuffling, augmentation, --limit subset (default: 0)")
     add("--data-dir", help="folder holding mnist/ and mnist-varres.tgz")
+    add("--redownload", action="store_true",
+        help="replace MNIST files in DATA_DIR/mnist/ that fail their checksum by a verified "
+             "download; each old file is moved aside to <name>.gz.old, never deleted")
+    add("--cache-dir", metavar="DIR",
+        help="where the decoded mnist-varres images are cached (default: "
+             "$XDG_CACHE_HOME/minigrad, else ~/.cache/minigrad)")
     add("--out", help="run directory, new or empty (default: runs/<model>-<timestamp>)")
     add("--limit", type=positive_int, metavar="N",
         help="train on N training images (a seeded random subset, all classes present)")
     add("--eval-limit", type=positive_int, metavar="N",
         help="validate and test on N images each (a seeded subset; for quick runs)")
+    add("--val-size", type=positive_int, metavar="N",
+        help="validation images taken out of the training split, the same ones in every run "
+             f"(default: {d['val_size']:,})")
     add("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    add("--distributed", action="store_true",
+        help="train on every process mpiexec starts (mpiexec -n 2 python "
+             "examples/train_mnist.py --distributed ...); --batch-size is per process")
     add("--eval-batch-size", type=positive_int,
         help=f"evaluation chunk size, bounds the im2col memory (default: {d['eval_batch_size']})")
     add("--log-every", type=positive_int, metavar="STEPS",
@@ -129,8 +142,25 @@ def parse_config(argv=None):
         if settings["out"] is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             settings["out"] = os.path.join("runs", f"{settings['model']}-{stamp}")
+    check_data_options(given, settings)
     settings["command"] = shlex.join(["python", "examples/train_mnist.py", *argv])
     return SimpleNamespace(**settings)
+
+
+def check_data_options(given, settings):
+    """--redownload is for MNIST files, --cache-dir for mnist-varres; a download
+    must not happen under processes that read the same files at once."""
+    if "redownload" in given and settings["model"] != "fixed":
+        raise UsageError("--redownload applies to MNIST, the data of --model fixed; "
+                         "mnist-varres is never downloaded")
+    if "cache_dir" in given and settings["model"] == "fixed":
+        raise UsageError("--cache-dir applies to mnist-varres (--model varres or fixed-resized); "
+                         "MNIST is read without a cache")
+    if given.get("redownload") and given.get("distributed"):
+        folder = data.resolve_data_dir(settings["data_dir"])
+        raise UsageError("--redownload replaces files that every process would read at once; "
+                         "fetch them first with one process: python -c \"from minigrad.data import "
+                         f"download_mnist; download_mnist({str(folder)!r}, redownload=True)\"")
 
 
 def resumed_settings(given):

@@ -28,18 +28,22 @@ ACCURACY_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0
 def prepare(config):
     """The run directory --out, checked before any data is loaded: a new run
     needs a new or empty folder; the folder must be writable (a probe file is
-    written and removed). A resumed run first clears the temporary files a
-    killed run may have left."""
+    written and removed). The temporary files a killed run left are removed
+    first (minigrad's own, named by fileio.atomic_write), so the same command
+    can start again."""
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     if not config.resume and out.is_dir():
-        found = [name for name in RUN_FILES if (out / name).exists()]
-        if found:
+        if (out / CHECKPOINT).exists():
+            found = [name for name in RUN_FILES if (out / name).exists()]
             raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
                              "--resume, or choose another --out")
-        if any(out.iterdir()):
-            raise UsageError(f"{out} holds other files; a new run needs a new or empty folder")
+        others = sorted(path.name for path in out.iterdir() if fileio.TEMP_MARK not in path.name)
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise UsageError(f"{out} holds other files ({shown}); a new run needs a new or "
+                             "empty folder, and nothing in it is ever overwritten")
     try:
         out.mkdir(parents=True, exist_ok=True)
         fileio.remove_stale_temporaries(out)
@@ -51,15 +55,17 @@ def prepare(config):
     return out
 
 
-def new_metrics(config, model):
+def new_metrics(config, model, processes=1):
     """The metrics record of a fresh run. Per epoch: training loss, validation loss
     and accuracy, learning rate at the epoch's end, seconds, images per second;
     initial_val_*: the validation before the first step; train_curve: the mean
-    training loss of each logged interval, at its end (in epochs)."""
+    training loss of each logged interval, at its end (in epochs); processes:
+    how many trained together (--distributed), each on --batch-size images."""
     return {
         "command": config.command, "commands": [config.command],
         "args": {key: getattr(config, key) for key in DEFAULTS},
         "params": sum(p.size for p in model.parameters()), "device": config.device,
+        "processes": processes,
         "epochs_completed": 0, "train_loss": [], "val_loss": [], "val_accuracy": [],
         "lr": [], "epoch_seconds": [], "images_per_second": [], "seconds": 0.0,
         "initial_val_loss": None, "initial_val_accuracy": None,
@@ -67,14 +73,21 @@ def new_metrics(config, model):
     }
 
 
-def resume(out, config, model, optimizer):
+def resume(out, config, model, optimizer, processes=1):
     """(epochs done, metrics) of the run in ``out``; the weights and the optimizer
-    state are loaded from its checkpoint."""
+    state are loaded from its checkpoint. It must continue on as many
+    processes as it ran on (the batch of a step depends on it)."""
     try:
         meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot resume: {error}") from None
     metrics = meta["metrics"]
+    before = metrics.get("processes", 1)
+    if before != processes:
+        raise UsageError(f"the run in {out} was trained by {before} process(es) of batch "
+                         f"{config.batch_size}, this is {processes}; resume it with as many, "
+                         "as the batch of a step depends on it")
+    metrics["processes"] = processes
     metrics["commands"].append(config.command)
     metrics["args"].update({key: getattr(config, key) for key in RESUME_ADJUSTABLE})
     metrics["device"] = config.device
@@ -128,10 +141,10 @@ def finish(out, model, metrics, test, by_resolution):
     metrics["test_accuracy"] = test["accuracy"]
     if by_resolution:
         metrics["test_accuracy_by_resolution"] = test["accuracy_by_group"]
-    metrics["finished"] = True
-    with ctrl_c_deferred():
+    with ctrl_c_deferred():  # a Ctrl-C now waits, so "finished" means every file exists
         save(model.state_dict(), out / MODEL)
         warning = plot_curves(metrics, out / CURVES)
+        metrics["finished"] = True
         write_json(out / METRICS, metrics)
     return warning
 

@@ -7,33 +7,45 @@
     python examples/train_mnist.py --plain                  # Adam 1e-3 constant, no augmentation
     python examples/train_mnist.py --limit 3000 --epochs 1  # a quick look
     python examples/train_mnist.py --out runs/a --resume    # continue a stopped run
+    mpiexec -n 2 python examples/train_mnist.py --distributed  # 2 processes, one model
 
 The data folder is --data-dir, else $MINIGRAD_DATA, else ./data. The run
 directory (--out) receives metrics.json, model.npz, curves.png and, after
 every epoch, checkpoint.npz; Ctrl-C keeps the last epoch's checkpoint, and
---resume continues from it exactly. The command line is read in
-mnist_settings.py, the run directory written in run_folder.py, and the data
-prepared in mnist_data.py; the training itself is minigrad's
-train_one_epoch and evaluate, as below.
+--resume continues from it exactly. Bad input gets a clear error and no
+traceback (exit code 2 before training starts, 1 after); docs/errors.md
+lists every case. The command line is read in mnist_settings.py, the run
+directory written in run_folder.py, and the data prepared in mnist_data.py;
+the training itself is minigrad's train_one_epoch and evaluate, as below.
 
 Reproducibility: the weights are initialised from --seed; epoch e shuffles
 (and augments) with generators derived from (seed, e) alone, and a resumed
 run replays the learning-rate schedule up to its step, so a run resumed from
 the checkpoint of epoch e repeats exactly what an uninterrupted run does.
 """
+import contextlib
+import math
+import os
 import sys
 import time
+import warnings
+from pathlib import Path
 
 import minigrad
 import mnist_data
 import run_folder
-from minigrad import GPUUnavailableError, models, optim
+from minigrad import GPUUnavailableError, distributed, models, optim
+from minigrad.checkpoint import load_meta
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
 from minigrad.training import NonFiniteLoss, evaluate, train_one_epoch
 from mnist_settings import UsageError, parse_config
 
 WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the peak
+# A network that guesses uniformly among 10 classes has a loss of ln 10 = 2.3; a
+# logged mean loss a hundred times that means training has diverged: stop, as for NaN.
+LOSS_LIMIT = 100 * math.log(mnist_data.NUM_CLASSES)
+ARITHMETIC_WARNINGS = "(overflow|invalid value|divide by zero) encountered"  # NumPy's words
 
 
 def build_model(config):
@@ -56,7 +68,7 @@ def build_schedule(optimizer, config, dataset, steps_done):
         for group in optimizer.param_groups:
             group["lr"] = config.lr  # a resumed run may change it
         return None
-    steps_per_epoch = count_batches(dataset.train, config.batch_size)
+    steps_per_epoch = count_batches(dataset.train, mnist_data.global_batch(config))
     scheduler = OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
                            pct_start=WARMUP_FRACTION, cycle_momentum=False)
     for _ in range(steps_done):
@@ -86,12 +98,13 @@ def train_and_validate(epoch, model, optimizer, scheduler, dataset, config, metr
     with Progress(images, f"epoch {epoch + 1}/{config.epochs}") as progress:
         train_loss = train_one_epoch(model, optimizer,
                                      mnist_data.training_batches(dataset, config, epoch),
-                                     scheduler, config.device, config.log_every, progress.log)
+                                     scheduler, config.device, config.log_every, progress.log,
+                                     LOSS_LIMIT)
     train_seconds = time.perf_counter() - start
     val = evaluate_groups(model, dataset.val, dataset, config)
     seconds = time.perf_counter() - start
     lr = optimizer.param_groups[0]["lr"]
-    steps = count_batches(dataset.train, config.batch_size)
+    steps = count_batches(dataset.train, mnist_data.global_batch(config))
     curve = [(epoch + step / steps, loss) for step, loss in progress.points]
     run_folder.record_epoch(metrics, train_loss, val, lr, seconds, images / train_seconds, curve)
     return (f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.4f}  "
@@ -103,69 +116,102 @@ def main(argv=None):
     """Run the command line ``argv``; returns the exit code."""
     try:
         config = parse_config(argv)
-        minigrad.backend.module_for(config.device)  # fails at once without a usable GPU
-        out = run_folder.prepare(config)
-        model = build_model(config)
-        optimizer = optim.Adam(model.parameters(), lr=config.lr)
-        first_epoch, metrics = 0, run_folder.new_metrics(config, model)
-        if config.resume:
-            first_epoch, metrics = run_folder.resume(out, config, model, optimizer)
-    except (UsageError, GPUUnavailableError) as error:
-        print(f"train_mnist.py: error: {error}", file=sys.stderr)
+        if config.distributed:
+            join_processes(config)
+        out, model, optimizer, first_epoch, metrics = on_every_process(set_up, config)
+        distributed.broadcast_parameters(model, optimizer)  # all start as the first process
+    except (UsageError, GPUUnavailableError, distributed.DistributedError) as error:
+        return report(error, 2)
+    except StoppedElsewhere:
         return 2
+    except KeyboardInterrupt:
+        return report("interrupted before training started; nothing was written", 130)
 
     print(f"loading data for --model {config.model} ...", flush=True)
     try:
-        dataset = mnist_data.load(config)
-    except (FileNotFoundError, ValueError) as error:  # missing or damaged data files
-        print(f"train_mnist.py: error: {error}", file=sys.stderr)
+        dataset = on_every_process(load_data, config)
+    except (OSError, ValueError) as error:  # missing, unreadable or damaged data files
+        return report(f"cannot load the data: {describe(error)}", 2)
+    except StoppedElsewhere:
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted while loading the data; nothing was trained", file=sys.stderr)
-        return 130
-    steps_done = first_epoch * count_batches(dataset.train, config.batch_size)
-    scheduler = build_schedule(optimizer, config, dataset, steps_done)
+        return report("interrupted while loading the data; nothing was trained", 130)
 
+    try:
+        with warnings.catch_warnings():  # a diverging run overflows; the loss check says so
+            warnings.filterwarnings("ignore", ARITHMETIC_WARNINGS, RuntimeWarning)
+            return train(out, model, optimizer, first_epoch, metrics, dataset, config)
+    except KeyboardInterrupt:
+        if metrics["finished"]:
+            return report(f"interrupted after the run finished; every file is in {out}", 130)
+        return report(f"interrupted: {kept_checkpoint(out)}{resume_hint(out)}", 130)
+    except NonFiniteLoss as error:
+        return report(f"stopped in epoch {metrics['epochs_completed'] + 1}: {error}; "
+                      f"{kept_checkpoint(out)}. Lower the learning rate: a new run with a "
+                      "smaller --lr, or --resume --lr ...", 1)
+    except OSError as error:
+        return report(f"cannot write the run's files ({describe(error)}); "
+                      f"{kept_checkpoint(out)}", 1)
+    except StoppedElsewhere:
+        return 1
+
+
+def set_up(config):
+    """The run directory (checked before any data is loaded), the model and Adam,
+    fresh or resumed: (out, model, optimizer, epochs done, metrics)."""
+    minigrad.backend.module_for(config.device)  # fails at once without a usable GPU
+    out = Path(config.out)
+    if distributed.is_main():  # the one process that writes
+        out = run_folder.prepare(config)
+    model = build_model(config)
+    optimizer = optim.Adam(model.parameters(), lr=config.lr)
+    first_epoch, metrics = 0, run_folder.new_metrics(config, model, distributed.world_size())
+    if config.resume:
+        first_epoch, metrics = run_folder.resume(out, config, model, optimizer,
+                                                 distributed.world_size())
+    return out, model, optimizer, first_epoch, metrics
+
+
+def load_data(config):
+    """mnist_data.load(config); under --distributed, the first process alone
+    prints the loader's warnings."""
+    if distributed.is_main():
+        return mnist_data.load(config)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
+        return mnist_data.load(config)
+
+
+def train(out, model, optimizer, first_epoch, metrics, dataset, config):
+    """Train from ``first_epoch`` to --epochs, checkpointing every epoch, then
+    test and write the final files; returns the exit code."""
+    steps_done = first_epoch * count_batches(dataset.train, mnist_data.global_batch(config))
+    scheduler = build_schedule(optimizer, config, dataset, steps_done)
+    processes = distributed.world_size()
+    per_process = f" per process x {processes} processes" if processes > 1 else ""
     print(f"images: train {mnist_data.describe(dataset.train)}, validation "
           f"{mnist_data.describe(dataset.val)}, test {mnist_data.describe(dataset.test)}")
     print(f"model: {config.model}, {metrics['params']:,} parameters, on {config.device}; "
-          f"Adam lr {config.lr:g} ({config.schedule}), batch {config.batch_size}, "
+          f"Adam lr {config.lr:g} ({config.schedule}), batch {config.batch_size}{per_process}, "
           f"augment {'on' if config.augment else 'off'}; run directory {out}")
     if first_epoch:
         print(f"resuming after epoch {first_epoch} of {config.epochs}")
 
-    done = first_epoch  # epochs completed and checkpointed
-    try:
-        if metrics["initial_val_loss"] is None:
-            val = evaluate_groups(model, dataset.val, dataset, config)
-            metrics["initial_val_loss"], metrics["initial_val_accuracy"] = (val["loss"],
-                                                                            val["accuracy"])
-            print(f"before training: val loss {val['loss']:.4f}  "
-                  f"val accuracy {100 * val['accuracy']:.2f}%", flush=True)
-        for epoch in range(first_epoch, config.epochs):
-            summary = train_and_validate(epoch, model, optimizer, scheduler, dataset, config,
-                                         metrics)
-            with run_folder.ctrl_c_deferred():  # the files and `done` stay consistent
-                run_folder.save_epoch(out, model, optimizer, metrics)
-                done = epoch + 1
-            print(summary, flush=True)
-        test = evaluate_groups(model, dataset.test, dataset, config)
-        warning = run_folder.finish(out, model, metrics, test, config.model != "fixed")
-    except KeyboardInterrupt:
-        resume = f"; continue with: python examples/train_mnist.py --out {out} --resume"
-        print(f"\ninterrupted: {kept_checkpoint(out, done)}{resume if done else ''}",
-              file=sys.stderr)
-        return 130
-    except NonFiniteLoss as error:
-        print(f"\ntrain_mnist.py: stopped in epoch {done + 1}: {error}; "
-              f"{kept_checkpoint(out, done)}. Lower the learning rate: a new run with a smaller "
-              "--lr, or --resume --lr ...", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"\ntrain_mnist.py: error: cannot write the run's files ({error}); "
-              f"{kept_checkpoint(out, done)}", file=sys.stderr)
-        return 1
-
+    if metrics["initial_val_loss"] is None:
+        val = evaluate_groups(model, dataset.val, dataset, config)
+        metrics["initial_val_loss"], metrics["initial_val_accuracy"] = (val["loss"],
+                                                                        val["accuracy"])
+        print(f"before training: val loss {val['loss']:.4f}  "
+              f"val accuracy {100 * val['accuracy']:.2f}%", flush=True)
+    for epoch in range(first_epoch, config.epochs):
+        summary = train_and_validate(epoch, model, optimizer, scheduler, dataset, config,
+                                     metrics)
+        with run_folder.ctrl_c_deferred():  # the files stay consistent
+            on_every_process(on_first_process, run_folder.save_epoch, out, model, optimizer,
+                             metrics)
+        print(summary, flush=True)
+    test = evaluate_groups(model, dataset.test, dataset, config)
+    warning = on_every_process(on_first_process, run_folder.finish, out, model, metrics, test,
+                               config.model != "fixed")
     if warning:
         print(warning)
     by_resolution = ""
@@ -178,6 +224,58 @@ def main(argv=None):
     return 0
 
 
+# ------------------------------------------------- several processes (MPI) ---
+
+class StoppedElsewhere(Exception):
+    """Another process of a --distributed run failed (and said why)."""
+
+
+def join_processes(config):
+    """--distributed: join the processes mpiexec started. Only the first one
+    (rank 0) prints and writes; a GPU run gives each process its own GPU."""
+    distributed.init(config.device)
+    config.command = f"mpiexec -n {distributed.world_size()} {config.command}"
+    if not distributed.is_main():
+        sys.stdout = open(os.devnull, "w")
+
+
+def on_every_process(work, *args):
+    """``work(*args)``, in step with the other processes of a --distributed run
+    (alone, just the call): if it fails anywhere, every process stops, with one
+    message. The error is raised where it happened (by the first process if it
+    failed there); the others raise StoppedElsewhere. ``work`` must not itself
+    wait for the other processes."""
+    error = None
+    try:
+        result = work(*args)
+    except (UsageError, OSError, ValueError, GPUUnavailableError) as caught:
+        error = caught
+    if distributed.sum_over_ranks(error is not None):
+        first_failed = distributed.sum_over_ranks(error is not None and distributed.is_main())
+        if error is None or (first_failed and not distributed.is_main()):
+            raise StoppedElsewhere
+        raise error
+    return result
+
+
+def on_first_process(work, *args):
+    """``work(*args)`` on the first process only (the files are written once)."""
+    return work(*args) if distributed.is_main() else None
+
+
+def report(message, code):
+    """Print an error (exit code 1 or 2) or the interrupted message (130) on
+    stderr; return ``code``. Under --distributed, an error names the process
+    that is not the first; only the first says it was interrupted."""
+    if code == 130:
+        if distributed.is_main():
+            print(f"\n{message}", file=sys.stderr, flush=True)
+        return code
+    where = "" if distributed.is_main() else f" on process {distributed.rank()}"
+    print(f"train_mnist.py: error{where}: {message}", file=sys.stderr, flush=True)
+    return code
+
+
 class Progress:
     """One epoch's progress: a tqdm bar on a terminal, else a plain line at most
     every 10 seconds (log files stay short). Keeps the logged (step, loss) points."""
@@ -186,7 +284,7 @@ class Progress:
         self.total, self.label, self.done, self.points = total, label, 0, []
         self.start = self.last_print = time.perf_counter()
         self.bar = None
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and distributed.is_main():
             try:
                 from tqdm import tqdm
             except ImportError:
@@ -228,11 +326,33 @@ def format_seconds(seconds):
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def kept_checkpoint(out, epochs_done):
-    """What a stopped run leaves behind."""
-    if not epochs_done:
+def describe(error):
+    """An error as one line: 'PATH: Permission denied' rather than '[Errno 13] ...'
+    (for a file moved into place, PATH is its destination)."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename2 or error.filename}: {error.strerror}"
+    return str(error)
+
+
+def kept_checkpoint(out):
+    """What a stopped run leaves behind, as its checkpoint file says."""
+    path = out / run_folder.CHECKPOINT
+    try:
+        epoch = load_meta(path)["epoch"]
+    except (OSError, ValueError, KeyError):
         return "no epoch was completed, so no checkpoint was written"
-    return f"the checkpoint of epoch {epochs_done} is kept in {out / run_folder.CHECKPOINT}"
+    return f"the checkpoint of epoch {epoch} is kept in {path}"
+
+
+def resume_hint(out):
+    """How to continue a stopped run, if it has a checkpoint."""
+    if not (out / run_folder.CHECKPOINT).is_file():
+        return ""
+    processes = distributed.world_size()
+    launcher = f"mpiexec -n {processes} " if processes > 1 else ""
+    together = " --distributed" if processes > 1 else ""
+    return (f"; continue with: {launcher}python examples/train_mnist.py --out {out} "
+            f"--resume{together}")
 
 
 if __name__ == "__main__":

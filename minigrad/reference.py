@@ -1,9 +1,9 @@
-"""Naive convolution, unfold and fold, written to be read, not to be fast.
+"""Naive convolution, unfold, fold and pooling, written to be read, not to be fast.
 
-These are the definitions the fast versions in ``minigrad.ops.conv`` must
-agree with; the tests use them as oracles. Plain NumPy arrays in and out,
-one Python loop per index, no tricks. Arguments as PyTorch's
-``conv2d``, ``unfold`` and ``fold`` take them (ints or pairs).
+These are the definitions the versions in ``minigrad.ops.conv`` and
+``minigrad.ops.pool`` must agree with; the tests use them as oracles. Plain
+NumPy arrays in and out, one Python loop per index, no tricks. Arguments as
+PyTorch's ``conv2d``, ``unfold``, ``fold`` and pooling functions take them.
 
 Notation (as in ``minigrad.ops.conv``)::
 
@@ -16,11 +16,15 @@ Notation (as in ``minigrad.ops.conv``)::
 Kernel tap (i, j) of the window at output position (r, s) reads the padded
 pixel (r·sh + i·dh, s·sw + j·dw).
 """
+import math
+
 import numpy as np
 
 from minigrad.ops.window import pair, window
 
-__all__ = ["conv2d_naive", "fold_naive", "unfold_naive"]
+__all__ = ["adaptive_pool2d_naive", "avg_pool2d_naive", "conv2d_naive", "fold_naive",
+           "max_pool2d_naive", "unfold_naive"]
+
 
 
 def _zero_pad(x, padding):
@@ -122,3 +126,115 @@ def fold_naive(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
                         for s in range(ow):
                             xpad[n, c, r * sh + i * dh, s * sw + j * dw] += cols[n, row, r * ow + s]
     return xpad[:, :, ph:ph + height, pw:pw + width]
+
+
+# ----- pooling ---------------------------------------------------------------------------------
+#
+# Windows counted one by one. Along an axis of size n (padding p, dilation d, span
+# s_k = d·(k − 1) + 1 pixels), window r starts at r·stride − p and reads the pixels
+# start, start + d, …; it exists while it starts inside the input or the left padding
+# and ends inside the padded input — with ceil_mode it may end up to stride − 1
+# pixels past it.
+
+def _window_starts(size, kernel, stride, padding, dilation, ceil_mode):
+    """The first pixel of every window along one axis (negative: in the left padding)."""
+    span = dilation * (kernel - 1) + 1
+    overhang = stride - 1 if ceil_mode else 0
+    starts, start = [], -padding
+    while start < size and start + span <= size + padding + overhang:
+        starts.append(start)
+        start += stride
+    return starts
+
+
+def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Per axis: (start rows, kernel, dilation), (start columns, kernel, dilation)."""
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding, dilation = pair(padding, "padding"), pair(dilation, "dilation")
+    return [(_window_starts(n, k, s, p, d, ceil_mode), k, d)
+            for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+
+
+def max_pool2d_naive(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """Max pooling by nested loops: (y, indices) as PyTorch's max_pool2d returns them.
+
+    Padding holds −∞. The taps of a window are read in row-major order and a
+    tap wins only if strictly larger, so the first maximum wins a tie;
+    ``indices`` is its flat position row·W + column in the input plane.
+    """
+    (rows, kh, dh), (cols, kw, dw) = _pool_geometry(x, kernel_size, stride, padding, dilation,
+                                                     ceil_mode)
+    n_images, channels, height, width = x.shape
+    y = np.zeros((n_images, channels, len(rows), len(cols)), dtype=x.dtype)
+    indices = np.zeros(y.shape, dtype=np.int64)
+    for n in range(n_images):
+        for c in range(channels):
+            for r, top in enumerate(rows):
+                for s, left in enumerate(cols):
+                    best, best_index = -np.inf, -1
+                    for i in range(kh):
+                        for j in range(kw):
+                            row, col = top + i * dh, left + j * dw
+                            if 0 <= row < height and 0 <= col < width and x[n, c, row, col] > best:
+                                best, best_index = x[n, c, row, col], row * width + col
+                    y[n, c, r, s], indices[n, c, r, s] = best, best_index
+    return y, indices
+
+
+def avg_pool2d_naive(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                     count_include_pad=True, divisor_override=None):
+    """Average pooling by nested loops, as PyTorch's avg_pool2d.
+
+    The sum covers the taps inside the input (the padding holds zeros). It is
+    divided by ``divisor_override`` if given, else by the number of taps inside
+    the padded input (``count_include_pad``) or inside the input.
+    """
+    (ph, pw) = pair(padding, "padding")
+    (rows, kh, _), (cols, kw, _) = _pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode)
+    n_images, channels, height, width = x.shape
+    y = np.zeros((n_images, channels, len(rows), len(cols)), dtype=x.dtype)
+    for n in range(n_images):
+        for c in range(channels):
+            for r, top in enumerate(rows):
+                for s, left in enumerate(cols):
+                    total, inside, padded = 0.0, 0, 0
+                    for row in range(top, top + kh):
+                        for col in range(left, left + kw):
+                            if -ph <= row < height + ph and -pw <= col < width + pw:
+                                padded += 1
+                            if 0 <= row < height and 0 <= col < width:
+                                total += x[n, c, row, col]
+                                inside += 1
+                    divisor = divisor_override or (padded if count_include_pad else inside)
+                    y[n, c, r, s] = total / divisor
+    return y
+
+
+def _adaptive_bounds(size, out):
+    """Window i of ``out`` along an axis of ``size``: [⌊i·size/out⌋, ⌈(i+1)·size/out⌉)."""
+    return [(math.floor(i * size / out), math.ceil((i + 1) * size / out)) for i in range(out)]
+
+
+def adaptive_pool2d_naive(x, output_size, kind):
+    """Adaptive max (with PyTorch's flat indices) or average pooling by nested loops;
+    ``kind`` is 'max' or 'avg'. Returns (y, indices); indices are None for 'avg'."""
+    n_images, channels, height, width = x.shape
+    rows, cols = _adaptive_bounds(height, output_size[0]), _adaptive_bounds(width, output_size[1])
+    y = np.zeros((n_images, channels, len(rows), len(cols)), dtype=x.dtype)
+    indices = np.zeros(y.shape, dtype=np.int64)
+    for n in range(n_images):
+        for c in range(channels):
+            for r, (top, bottom) in enumerate(rows):
+                for s, (left, right) in enumerate(cols):
+                    cell = [(x[n, c, row, col], row * width + col)
+                            for row in range(top, bottom) for col in range(left, right)]
+                    if kind == "avg":
+                        y[n, c, r, s] = sum(value for value, _ in cell) / len(cell)
+                        continue
+                    best, best_index = cell[0]
+                    for value, index in cell[1:]:
+                        if value > best:
+                            best, best_index = value, index
+                    y[n, c, r, s], indices[n, c, r, s] = best, best_index
+    return y, (indices if kind == "max" else None)

@@ -5,9 +5,15 @@
 checks them there). Losses and counts are summed on the device and read
 back once per logging interval (training) or once per call (evaluation):
 on a GPU every read-back waits for the device.
+
+Under :mod:`minigrad.distributed` (after ``distributed.init()``), every
+process receives the same global batches, trains on its part of each and
+averages the gradients with the others before the step; on its own, a
+process takes every batch whole and those calls do nothing.
 """
 import math
 
+from minigrad import distributed
 from minigrad import functional as F
 from minigrad.backend import get_array_module
 from minigrad.tensor import no_grad
@@ -16,16 +22,18 @@ __all__ = ["NonFiniteLoss", "evaluate", "train_one_epoch"]
 
 
 class NonFiniteLoss(ArithmeticError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite, or exploded past a limit."""
 
 
-def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, log=None):
+def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, log=None,
+                    loss_limit=None):
     """One pass over ``batches``: per batch, x moves to ``device``, then forward,
     cross-entropy loss, backward, ``optimizer.step()`` and ``scheduler.step()``
     (``scheduler`` may be None). Returns the mean loss per example.
 
     Every ``log_every`` steps and after the last one, the loss summed since the
-    previous read-back comes back to the host: a NaN or infinite loss raises
+    previous read-back comes back to the host: a NaN or infinite loss, or a
+    mean loss over the interval above ``loss_limit`` (None: no limit), raises
     :class:`NonFiniteLoss`, and ``log(step, examples, loss)`` is called with the
     steps and examples done so far and the mean loss of the interval.
     """
@@ -34,22 +42,26 @@ def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, 
     pending, pending_examples = 0.0, 0       # summed since (on the device)
     step = 0
     for step, (x, labels) in enumerate(batches, start=1):
-        loss = F.cross_entropy(model(x.to(device)), labels)
+        part = distributed.batch_part(len(labels))  # the whole batch in one process
+        loss = F.cross_entropy(model(x[part.rows].to(device)), labels[part.rows])
         optimizer.zero_grad()
         loss.backward()
+        distributed.all_reduce_gradients(model, part.share)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        pending = pending + loss.data * len(labels)
+        pending = pending + loss.data * (part.share * len(labels))
         pending_examples += len(labels)
         if step % log_every == 0:
-            interval = read_back(pending, step - log_every + 1, step, optimizer)
+            interval = read_back(pending, pending_examples, (step - log_every + 1, step),
+                                 optimizer, loss_limit)
             total, examples = total + interval, examples + pending_examples
             if log is not None:
                 log(step, examples, interval / pending_examples)
             pending, pending_examples = 0.0, 0
     if pending_examples:
-        interval = read_back(pending, step - step % log_every + 1, step, optimizer)
+        interval = read_back(pending, pending_examples, (step - step % log_every + 1, step),
+                             optimizer, loss_limit)
         total, examples = total + interval, examples + pending_examples
         if log is not None:
             log(step, examples, interval / pending_examples)
@@ -58,15 +70,19 @@ def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, 
     return total / examples
 
 
-def read_back(loss_sum, first_step, last_step, optimizer):
-    """``loss_sum`` of steps first_step..last_step as a host float (one device sync);
-    NonFiniteLoss if it is NaN or infinite."""
-    value = loss_sum.item()
+def read_back(loss_sum, count, steps, optimizer, loss_limit=None):
+    """``loss_sum`` of the ``count`` examples of ``steps`` (first, last) as a host
+    float (one device sync), summed over the processes when distributed;
+    NonFiniteLoss if it is NaN or infinite, or if its mean exceeds ``loss_limit``."""
+    value = distributed.sum_over_ranks(loss_sum.item())
+    first, last = steps
+    where = f"step {last}" if first == last else f"steps {first}-{last}"
+    lr = f"learning rate {optimizer.param_groups[0]['lr']:.3g}"
     if not math.isfinite(value):
-        steps = f"step {last_step}" if first_step == last_step else \
-            f"steps {first_step}-{last_step}"
-        raise NonFiniteLoss(f"the training loss became non-finite ({value}) in {steps} "
-                            f"(learning rate {optimizer.param_groups[0]['lr']:.3g})")
+        raise NonFiniteLoss(f"the training loss became non-finite ({value}) in {where} ({lr})")
+    if loss_limit is not None and value / count > loss_limit:
+        raise NonFiniteLoss(f"the training loss exploded: its mean over {where} is "
+                            f"{value / count:.3g}, above the limit of {loss_limit:.3g} ({lr})")
     return value
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import minigrad
 import minigrad.functional as F
 from minigrad import backend, data, distributed, models, optim
-from minigrad.checkpoint import load_checkpoint, save_arrays
+from minigrad.checkpoint import load_checkpoint, save
 from minigrad.fileio import write_bytes
 from minigrad.testing import fake_cupy
 
@@ -173,7 +173,7 @@ def main(argv=None):
         optimizer.step()
         losses.append(distributed.sum_over_ranks(loss.item() * part.share))
 
-    save_arrays(os.path.join(args.out, f"rank{rank}.npz"), model.state_dict())
+    save(model.state_dict(), os.path.join(args.out, f"rank{rank}.npz"))
     seen = {"rank": rank, "world_size": size, "local_rank": distributed.local_rank(),
             "losses": losses, "devices_used": FakeDevice.used, "nccl": FakeNccl.log}
     write_bytes(os.path.join(args.out, f"rank{rank}.json"), json.dumps(seen).encode())

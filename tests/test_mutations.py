@@ -10,9 +10,8 @@ patching; the engine never patches itself):
                      back over broadcast axes
     fold-assign      conv's _fold assigns overlapping patch entries instead of adding
                      them (conv2d's backward, and fold itself)
-    maxpool-last     MaxPool2d compares with ≥ instead of >: a tie goes to the last
-                     maximum in the window instead of the first
-    maxpool2x2-last  the same in MaxPool2x2, the 2×2 stride-2 fast path
+    maxpool-last     max pooling's window scan (_window_max) compares with ≥ instead
+                     of >: a tie goes to the last maximum in the window, not the first
     adam-no-bias     Adam without bias correction
 
 Each is caught twice: by the public checkers (``gradcheck`` / ``compare_with_torch``
@@ -45,7 +44,7 @@ from helpers import DEVICES, on
 import test_conv
 import test_nn_optim
 import test_ops_basic
-import test_pool_loss
+import test_pool
 
 
 # ----- making mutants --------------------------------------------------------------------------
@@ -79,8 +78,7 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "exp-sign": (elementwise.Exp, "backward", negated),
     "add-unbroadcast": (elementwise.Add, "backward", lambda original: without_unbroadcast),
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
-    "maxpool-last": (pool.MaxPool2d, "forward", lambda f: mutated(f, " > ", " >= ")),
-    "maxpool2x2-last": (pool.MaxPool2x2, "forward", lambda f: mutated(f, " > ", " >= ")),
+    "maxpool-last": (pool, "_window_max", lambda f: mutated(f, " > ", " >= ")),
     "adam-no-bias": (optim.Adam, "step", lambda f: mutated(
         f, 't, m, v = state["step"], ', 't, m, v = state["step"] + 10**9, ')),
 }
@@ -155,7 +153,7 @@ PUBLIC_CHECKS = {  # (mutant, checker): check(device), passing on the real engin
         _uniform((1, 9, 20))),
     ("maxpool-last", "compare_with_torch"): compared(
         lambda x: F.max_pool2d(x, 3, 1), lambda x: TF.max_pool2d(x, 3, 1), _tied((2, 2, 6, 7))),
-    ("maxpool2x2-last", "compare_with_torch"): compared(
+    ("maxpool-last", "compare_with_torch, 2×2"): compared(
         lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), _tied((2, 2, 6, 7))),
     ("adam-no-bias", "3 steps against torch.optim.Adam"): adam_three_steps_match_torch,
 }
@@ -171,15 +169,14 @@ def test_the_public_checkers_catch_the_mutant(mutant, checker, device):
         check(device)                         # ... the mutant does not
 
 
-@pytest.mark.parametrize("mutant", ["maxpool-last", "maxpool2x2-last"])
-def test_tie_mutants_are_invisible_without_ties(mutant):
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (2, 2)])
+def test_tie_mutants_are_invisible_without_ties(kernel, stride):
     """Off ties, 'first maximum' and 'last maximum' are the same function, and at a tie
     max is not differentiable, so finite differences cannot say which element should
     win (they give each tied element half). Only a comparison with PyTorch on tied
-    inputs — compare_with_torch, or the tie tests in test_pool_loss — has teeth here."""
+    inputs — compare_with_torch, or the tie tests in test_pool — has teeth here."""
     x = np.random.default_rng(0).permutation(84).reshape(2, 2, 3, 7) / 10.0
-    kernel, stride = (3, 1) if mutant == "maxpool-last" else (2, 2)
-    with planted(mutant):
+    with planted("maxpool-last"):
         assert gradcheck(lambda t: F.max_pool2d(t, kernel, stride), x)
         assert compare_with_torch(lambda t: F.max_pool2d(t, kernel, stride),
                                   lambda t: TF.max_pool2d(t, kernel, stride), x)
@@ -205,12 +202,9 @@ PROPERTY_TESTS = [  # (mutant, test, its other arguments)
     ("add-unbroadcast", test_ops_basic.test_binary_ops_broadcast, dict(op="add")),
     ("fold-assign", test_conv.test_conv2d_gradients_match_finite_differences, {}),
     ("fold-assign", test_conv.test_fold_matches_torch, {}),
-    ("maxpool-last", test_pool_loss.test_max_pool2d_ties_match_torch, dict(kernel=3, stride=1)),
-    ("maxpool-last", test_pool_loss.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum,
+    ("maxpool-last", test_pool.test_max_pool2d_ties_match_torch, dict(kernel=3, stride=1)),
+    ("maxpool-last", test_pool.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum,
      dict(kernel=3)),
-    ("maxpool2x2-last", test_pool_loss.test_max_pool2d_ties_match_torch, dict(kernel=2, stride=2)),
-    ("maxpool2x2-last",
-     test_pool_loss.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum_2x2, {}),
     ("adam-no-bias", test_nn_optim.test_optimizer_matches_torch_step_for_step,
      dict(name="adam", dtype=np.float64)),
 ]

@@ -80,7 +80,7 @@ def test_repr_reads_like_the_architecture():
     assert text.startswith("Sequential(")
     assert "(0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))" in text
     assert "(1): ReLU()" in text
-    assert "(2): MaxPool2d(kernel_size=2, stride=2)" in text
+    assert "(2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)" in text
     assert "(4): Linear(in_features=36, out_features=5)" in text
     nested = repr(TwoPart())
     assert "(features): Sequential(\n    (0): Conv2d(1, 2" in nested

@@ -129,6 +129,17 @@ CASES = {
                               lambda x: TF.adaptive_max_pool2d(x, 1).flatten(1), (untied(2, 3, 3, 4),)),
     "global_avg_pool2d": Case("global_avg_pool2d", F.global_avg_pool2d,
                               lambda x: TF.adaptive_avg_pool2d(x, 1).flatten(1), (uniform(2, 3, 3, 4),)),
+    "avg_pool2d 3x3 stride 2 pad 1": Case(
+        "avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), lambda x: TF.avg_pool2d(x, 3, 2, 1),
+        (uniform(2, 2, 7, 6),)),
+    "adaptive_max_pool2d 3x2": Case(
+        "adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (3, 2)),
+        lambda x: TF.adaptive_max_pool2d(x, (3, 2)), (untied(2, 2, 7, 5),)),
+    "adaptive_avg_pool2d 3x2": Case(
+        "adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+        lambda x: TF.adaptive_avg_pool2d(x, (3, 2)), (uniform(2, 2, 7, 5),)),
+    "nll_loss": Case("nll_loss", F.nll_loss, TF.nll_loss,
+                     (uniform(4, 5, low=-3, high=3), labels(4, 5))),
     "log_softmax": Case("log_softmax", F.log_softmax, lambda x: TF.log_softmax(x, -1),
                         (uniform(3, 5, low=-5, high=5),)),
     "log_softmax axis 0": Case("log_softmax", lambda x: F.log_softmax(x, 0),

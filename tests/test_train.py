@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,28 +21,14 @@ from minigrad import backend, models, nn, optim
 from minigrad.checkpoint import load, load_meta
 from minigrad.optim.lr_scheduler import StepLR
 from minigrad.training import NonFiniteLoss, evaluate, train_one_epoch
+from commandline import ROOT, check_ok, check_refused, run_cli, start_cli
 from helpers import DEVICES, host, on
 
-ROOT = Path(__file__).resolve().parent.parent
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-SCRIPT = ROOT / "examples" / "train_mnist.py"
 QUICK = ["--epochs", "1", "--eval-limit", "500"]
 METRIC_KEYS = {"params", "train_loss", "val_loss", "val_accuracy", "lr", "test_accuracy",
                "seconds", "args", "command", "epochs_completed", "finished", "initial_val_loss",
-               "initial_val_accuracy", "train_curve"}
-# Runs the command with 'gpu' being CuPy if it works here, else the CPU stand-in for it.
-WITH_GPU_STAND_IN = """
-import os, runpy, sys
-from minigrad import backend
-from minigrad.testing import fake_cupy
-try:
-    backend.gpu_module()
-except backend.GPUUnavailableError:
-    backend.set_gpu_module(fake_cupy)
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
+               "initial_val_accuracy", "train_curve", "processes"}
 
 
 def _data_dir():
@@ -61,41 +45,6 @@ def _data_dir():
 @pytest.fixture(scope="module")
 def data_dir():
     return _data_dir()
-
-
-def environment():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    # One BLAS thread unless the caller chose: on a shared CPU, OpenBLAS's
-    # spinning threads make these small matrices many times slower.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
-
-
-def run_cli(*args, timeout=180, stand_in=False, script=SCRIPT):
-    """Run train_mnist.py (or another example) with ``args``; the CompletedProcess."""
-    command = [sys.executable, str(script), *map(str, args)]
-    if stand_in:
-        command = [sys.executable, "-c", WITH_GPU_STAND_IN, str(script), *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          env=environment())
-
-
-def check_ok(result):
-    assert result.returncode == 0, \
-        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-
-
-def check_refused(result, *messages):
-    """Exit code 2, one clear line naming the problem (after argparse's usage, for
-    argparse's errors), no traceback."""
-    assert result.returncode == 2, \
-        f"exit code {result.returncode}\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("train_mnist.py: error: "), result.stderr
-    for message in messages:
-        assert message in last_line, result.stderr
 
 
 def read_metrics(out):
@@ -177,9 +126,7 @@ def interrupted_and_straight(data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     setting = ["--limit", 200, "--epochs", 2, "--eval-limit", 200, "--augment"]
     check_ok(run_cli(*setting, "--out", root / "straight"))
-    process = subprocess.Popen([sys.executable, str(SCRIPT), *map(str, setting), "--out",
-                                str(root / "interrupted")], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=environment())
+    process = start_cli(*setting, "--out", root / "interrupted")
     try:
         for line in process.stdout:
             if line.startswith("epoch 1/2"):
@@ -257,10 +204,7 @@ def test_resume_names_a_damaged_checkpoint_in_one_line(interrupted_and_straight,
 
 def test_ctrl_c_keeps_the_last_epoch_checkpoint(data_dir, tmp_path):
     out = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "--limit", "64", "--epochs", "1000",
-                                "--eval-limit", "50", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=environment())
+    process = start_cli("--limit", 64, "--epochs", 1000, "--eval-limit", 50, "--out", out)
     try:
         deadline = time.monotonic() + 60
         while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
@@ -278,22 +222,6 @@ def test_ctrl_c_keeps_the_last_epoch_checkpoint(data_dir, tmp_path):
 
 
 # ---------------------------------------------------------- the command line ---
-
-@pytest.mark.parametrize("args, message", [
-    (["--plain", "--lr", "0.01"], "--plain fixes --lr"),
-    (["--model", "fixed", "--pooling", "mean"], "--pooling applies to --model varres"),
-    (["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
-    (["--epochs", "two"], "argument --epochs: expected a positive integer, got 'two'"),
-    (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
-    (["--resume"], "--resume needs --out"),
-], ids=["plain-lr", "pooling", "seed", "epochs", "lr", "resume"])
-def test_bad_options_are_refused_naming_the_option(args, message, tmp_path):
-    result = run_cli(*args, "--out", tmp_path / "run") if args != ["--resume"] else \
-        run_cli(*args)
-    check_refused(result, message)
-    assert "_int" not in result.stderr and "_float" not in result.stderr
-    assert not (tmp_path / "run").exists()
-
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
                     reason="CuPy is installed here, so the GPU may well be usable")
@@ -396,6 +324,25 @@ def test_train_one_epoch_stops_at_a_non_finite_loss_naming_the_steps():
                                             r"\(learning rate 3e\+38\)"):
         train_one_epoch(model, optimizer, toy_problem("cpu", count=400) * 3, None, "cpu",
                         log_every=3)
+
+
+def test_train_one_epoch_stops_when_the_mean_loss_of_an_interval_exceeds_the_limit():
+    """The limit applies to the mean loss of each logged interval (not its sum)."""
+    logged = []
+    model = toy_model("cpu")
+    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                    "cpu", log_every=2, log=lambda *point: logged.append(point[2]))
+    highest = max(logged)
+    model = toy_model("cpu")
+    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                    "cpu", log_every=2, loss_limit=highest * 1.0001)  # the sums are larger
+    model = toy_model("cpu")
+    first = logged[0] * 0.9999
+    with pytest.raises(NonFiniteLoss, match=rf"exploded: its mean over steps 1-2 is "
+                                            rf"{logged[0]:.3g}, above the limit of {first:.3g} "
+                                            r"\(learning rate 0.1\)"):
+        train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+                        "cpu", log_every=2, loss_limit=first)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -2,11 +2,11 @@
 import sys
 
 from minigrad import functional
-from minigrad.nn.layers import (Conv2d, Flatten, GlobalAvgPool2d, GlobalMaxPool2d, Linear,
-                                MaxPool2d, ReLU)
+from minigrad.nn.layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, Flatten,
+                                GlobalAvgPool2d, GlobalMaxPool2d, Linear, MaxPool2d, ReLU)
 from minigrad.nn.module import Module, Parameter, Sequential
 
-__all__ = ["Conv2d", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d",
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv2d", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d",
            "Module", "Parameter", "ReLU", "Sequential", "functional"]
 
 # As `import torch.nn.functional as F` in PyTorch: the name minigrad.nn.functional

@@ -6,8 +6,8 @@ from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.window import pair
 
-__all__ = ["Conv2d", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d",
-           "ReLU"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv2d", "Flatten",
+           "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d", "ReLU"]
 
 
 class Conv2d(Module):
@@ -85,14 +85,21 @@ class ReLU(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
+    """Max over sliding windows: ``torch.nn.MaxPool2d``'s arguments (see ``max_pool2d``)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                               self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class Flatten(Module):
@@ -114,3 +121,46 @@ class GlobalAvgPool2d(Module):
 
     def forward(self, x):
         return F.global_avg_pool2d(x)
+
+
+class AvgPool2d(Module):
+    """Mean over sliding windows: ``torch.nn.AvgPool2d``'s arguments (see ``avg_pool2d``)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                               self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """(N, C, H, W) → (N, C, *output_size), max over adaptive windows; any H, W."""
+
+    def __init__(self, output_size, return_indices=False):
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """(N, C, H, W) → (N, C, *output_size), mean over adaptive windows; any H, W."""
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -322,19 +322,3 @@ class ChunkedConvolution(Convolution):
         return (None if grad_x[0] is None else xp.concatenate(grad_x),
                 None if grad_weight[0] is None else sum(grad_weight),
                 None if grad_bias[0] is None else sum(grad_bias))
-
-
-
-# ----- TEMPORARY: pool.py still imports these three; delete them once the pool branch, which
-# ----- moves pool.py onto ops/window.py, is merged (revert this commit).
-def _pair(value, name):
-    return pair(value, name)
-
-
-def _check_4d(op, x):
-    _check_ndim(op, x, {4: "(N, C, H, W)"})
-
-
-def _geometry(op, size, kernel_size, stride, padding):
-    win = window(op, size, kernel_size, stride, padding)
-    return win.kernel, win.stride, win.padding, win.out_size

@@ -1,104 +1,272 @@
-"""Losses: log_softmax, cross_entropy, binary cross-entropy with logits.
+"""Losses: log_softmax, cross_entropy, nll_loss, binary_cross_entropy_with_logits.
 
-All are computed through log-sum-exp with the maximum subtracted, so logits
-of ±1e4 neither overflow nor lose the answer.
+Shapes as in PyTorch: the input is (N, C), or (C,) for one sample, or
+(N, C, d1, …) with the C classes on axis 1; a *sample* is one position on
+the other axes. Both classification losses are one formula: for each
+sample, with log p the log-probabilities of the classes and q a target
+distribution over them, ::
+
+    loss = −Σ_c q_c · log p_c
+
+``nll_loss`` is handed log p; ``cross_entropy`` computes it from logits x as
+log_softmax(x) = x − m − log Σ exp(x − m), m = max x (subtracting m keeps
+exp from overflowing). q comes from the target, with class weights w (all 1
+by default) and, for cross_entropy, label smoothing ε::
+
+    a class label y:      q = (1 − ε)·w_y at class y  +  ε·w_c / C at every class c
+                          (q = 0 when y equals ignore_index)
+    class probabilities:  q = w_c · ((1 − ε)·target_c + ε / C)
+
+'sum' adds the samples' losses, 'none' returns them, and 'mean' divides the
+sum by Σ w_y over the labels kept (by the number of samples for
+probabilities), as PyTorch does. Through log_softmax the gradient is
+dx = softmax(x)·Σ_c q_c − q: the familiar (softmax − onehot)/N for plain
+labels and 'mean'.
 """
+import math
+
 import numpy as np
 
 from minigrad import backend
 from minigrad.backend import get_array_module
+from minigrad.ops import reduce
 from minigrad.tensor import Function, ShapeError, Tensor
 
-__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "one_hot"]
+__all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood",
+           "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
+           "one_hot"]
 
-
-def _log_softmax(x, axis):
+def _log_softmax(x, dim):
     """log softmax on raw arrays: x − max − log Σ exp(x − max)."""
     xp = get_array_module(x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    if x.shape[dim] == 0:  # nothing to normalise (and no maximum to subtract)
+        return x.copy()
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 class LogSoftmax(Function):
-    """y = x − log Σⱼ exp xⱼ.   dx = dy − softmax(x) · Σⱼ dyⱼ."""
+    """y = x − log Σⱼ exp xⱼ along ``dim``.   dx = dy − softmax(x) · Σⱼ dyⱼ."""
 
-    def forward(self, x, axis):
-        self.axis = axis
-        self.y = _log_softmax(x, axis)
+    def forward(self, x, dim):
+        self.dim = dim
+        self.y = _log_softmax(x, dim)
         return self.y
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         softmax = xp.exp(self.y)
-        return (grad_out - softmax * grad_out.sum(axis=self.axis, keepdims=True),)
+        return (grad_out - softmax * grad_out.sum(axis=self.dim, keepdims=True),)
 
 
-class CrossEntropy(Function):
-    """loss = −(1/N) Σₙ log softmax(xₙ)[tₙ].   dx = (softmax(x) − onehot(t)) / N."""
+class NegativeLogLikelihood(Function):
+    """loss = −Σ_c q_c · log p_c along ``dim``.   d/d(log p) = −q · dy;  d/dq = −log p · dy."""
 
-    def forward(self, logits, target):
-        xp = get_array_module(logits)
-        n = logits.shape[0]
-        log_probs = _log_softmax(logits, axis=1)
-        rows = xp.arange(n)
-        self.target, self.log_probs = target, log_probs
-        return -log_probs[rows, target].sum() / n
+    def forward(self, log_probs, q, dim):
+        self.dim, self.q = dim, q
+        self.log_probs = log_probs if self.needs_grad[1] else None
+        return -(q * log_probs).sum(axis=dim)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        n = self.log_probs.shape[0]
-        grad = xp.exp(self.log_probs)
-        grad[xp.arange(n), self.target] -= 1
-        return grad * (grad_out / n), None
+        grad = xp.expand_dims(grad_out, self.dim)
+        grad_q = None if self.log_probs is None else -self.log_probs * grad
+        # Where q = 0 the loss does not depend on log p: gradient 0, even when dy is not
+        # finite (the 'mean' over labels that are all ignored is 0/0), as in PyTorch.
+        return xp.where(self.q != 0, -self.q * grad, 0), grad_q
 
 
-class BCEWithLogits(Function):
-    """loss = mean of max(x, 0) − x·t + log(1 + e^−|x|)  (= −t log σ(x) − (1−t) log(1−σ(x))).
+class BinaryCrossEntropyWithLogits(Function):
+    """loss = w·[(1 − t)·s(x) + pw·t·s(−x)],  s(z) = log(1 + eᶻ) = −log σ(−z).
 
-    dx = (σ(x) − t) / (number of elements).
+    dx = w·[(1 − t)·σ(x) − pw·t·σ(−x)],   dt = w·[pw·s(−x) − s(x)];
+    with no pos_weight (pw = 1): dx = w·(σ(x) − t) and dt = −w·x. s is computed
+    from e^−|x| ≤ 1 and σ(±x) = e^−s(∓x) ≤ 1, so huge logits never overflow.
     """
 
-    def forward(self, logits, target):
-        xp = get_array_module(logits)
-        self.logits, self.target = logits, target
-        loss = xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
-        return loss.mean()
+    def forward(self, x, target, weight, pos_weight):
+        xp = get_array_module(x)
+        self.target, self.weight, self.pos_weight = target, weight, pos_weight
+        tail = xp.log1p(xp.exp(-xp.abs(x)))                     # log(1 + e^−|x|)
+        self.softplus, self.softplus_neg = xp.maximum(x, 0) + tail, xp.maximum(-x, 0) + tail
+        loss = (1 - target) * self.softplus + pos_weight * target * self.softplus_neg
+        return loss * weight
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        decay = xp.exp(-xp.abs(self.logits))  # ≤ 1, so it never overflows
-        sigmoid = xp.where(self.logits >= 0, 1 / (1 + decay), decay / (1 + decay))
-        return (sigmoid - self.target) * (grad_out / self.logits.size), None
+        target, pos_weight, grad = self.target, self.pos_weight, grad_out * self.weight
+        sigmoid, sigmoid_neg = xp.exp(-self.softplus_neg), xp.exp(-self.softplus)
+        grad_x = ((1 - target) * sigmoid - pos_weight * target * sigmoid_neg) * grad
+        grad_target = None
+        if self.needs_grad[1]:
+            grad_target = (pos_weight * self.softplus_neg - self.softplus) * grad
+        return grad_x, grad_target
 
 
-def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis=axis)
+# ----- checking the arguments ----------------------------------------------------------------
+
+def _class_dim(op, input):
+    """The class axis: 0 for one sample (C,), else 1."""
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: expected an input (N, C), (C,) or (N, C, d1, ...), "
+                         "got a 0-d tensor")
+    return 0 if input.ndim == 1 else 1
 
 
-def _labels(target, logits, op):
-    """Integer labels checked on the host, then placed on the logits' device."""
+def _check_options(op, reduction, label_smoothing=0.0):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must lie in [0, 1], got {label_smoothing}")
+
+
+def _on_device(op, name, value, input):
+    """``value`` (array, tensor or list of numbers) as a raw array of the input's dtype on
+    the input's device; an array on another device is an error, as for any op."""
+    data = value.data if isinstance(value, Tensor) else value
+    if backend.is_array(data):
+        backend.check_same_device(op, [input.data, data])
+    else:
+        data = backend.to_device(np.asarray(data), input.device)
+    if data.dtype.kind not in "fiub":
+        raise TypeError(f"{op}: {name} must hold numbers, got dtype {data.dtype}")
+    return data.astype(input.dtype, copy=False)
+
+
+def _broadcast_constant(op, name, value, input, hint):
+    """:func:`_on_device`, and checked to broadcast to the input's shape; None stays None."""
+    if value is None:
+        return None
+    data = _on_device(op, name, value, input)
+    try:
+        fits = np.broadcast_shapes(data.shape, input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{op}: {name} of shape {data.shape} does not broadcast to the input's "
+                         f"shape {input.shape} ({hint})")
+    return data
+
+
+def _target_tensor(op, target, input):
+    """A floating target as a tensor of the input's dtype (a tensor is kept, with its graph)."""
+    if not isinstance(target, Tensor):
+        return Tensor(_on_device(op, "target", target, input), dtype=input.dtype)
+    if target.dtype != input.dtype:
+        raise TypeError(f"{op}: the target is {target.dtype} but the input is {input.dtype}")
+    return target
+
+
+def _class_weights(op, weight, input, dim):
+    """The class weights w as (C, 1, …, 1), to broadcast along the class axis; all 1 if None."""
+    xp = get_array_module(input.data)
+    classes = input.shape[dim]
+    if weight is None:
+        weight = xp.ones(classes, dtype=input.dtype)
+    else:
+        weight = _on_device(op, "weight", weight, input)
+        if weight.shape != (classes,):
+            raise ShapeError(f"{op}: weight must hold one weight per class, shape ({classes},), "
+                             f"got shape {weight.shape}")
+    return weight.reshape((classes,) + (1,) * (input.ndim - dim - 1))
+
+
+def _labels(op, target, input, dim, ignore_index):
+    """Integer class labels, checked on the host (the GPU would index out of range
+    silently), then on the input's device as int64."""
     labels = target.data if isinstance(target, Tensor) else target
-    host = np.asarray(backend.to_device(labels, "cpu"))
-    n, classes = logits.shape
-    if host.shape != (n,):
-        raise ShapeError(f"{op}: expected {n} labels for logits of shape {logits.shape}, "
-                         f"got labels of shape {host.shape}")
-    if host.dtype.kind not in "iu" and not np.all(host == np.round(host)):
-        raise ValueError(f"{op}: labels must be integers, got dtype {host.dtype}")
-    if n and (host.min() < 0 or host.max() >= classes):
-        raise ValueError(f"{op}: labels must lie in [0, {classes}), "
-                         f"got values from {host.min()} to {host.max()}")
-    if backend.device_of(labels) == "cpu":
-        labels = host
-    return backend.to_device(labels.astype(np.int64), logits.device)
+    host = np.asarray(backend.to_device(labels, "cpu") if backend.is_array(labels) else labels)
+    expected = input.shape[:dim] + input.shape[dim + 1:]
+    if host.dtype.kind not in "iu":
+        hint = (f"; floating targets are class probabilities, shaped like the input "
+                f"{input.shape}" if host.dtype.kind == "f" and op == "cross_entropy" else "")
+        raise TypeError(f"{op}: class labels must be integers, got dtype {host.dtype}{hint}")
+    if host.shape != expected:
+        raise ShapeError(f"{op}: expected labels of shape {expected} for an input of shape "
+                         f"{input.shape}, got labels of shape {host.shape}")
+    classes, checked = input.shape[dim], host[host != ignore_index]
+    if checked.size and (checked.min() < 0 or checked.max() >= classes):
+        raise ValueError(f"{op}: labels must lie in [0, {classes}) or equal ignore_index "
+                         f"({ignore_index}), got values from {checked.min()} to {checked.max()}")
+    return backend.to_device(host.astype(np.int64), input.device)
 
 
-def cross_entropy(logits, target):
-    """Mean over the batch of −log softmax(logits)[label]; logits (N, C), labels (N,)."""
-    if logits.ndim != 2:
-        raise ShapeError(f"cross_entropy: expected logits (N, C), got shape {logits.shape}")
-    return CrossEntropy.apply(logits, Tensor(_labels(target, logits, "cross_entropy"),
-                                             dtype=np.int64))
+# ----- the target distribution q -------------------------------------------------------------
+
+def _label_targets(op, input, target, weight, ignore_index, smoothing):
+    """(q, Σ w_y over the labels kept) for class labels; see the module docstring."""
+    xp = get_array_module(input.data)
+    dim = _class_dim(op, input)
+    classes = input.shape[dim]
+    labels = _labels(op, target, input, dim, ignore_index)
+    kept = xp.expand_dims(labels != ignore_index, dim)
+    class_ids = xp.arange(classes).reshape((classes,) + (1,) * (input.ndim - dim - 1))
+    onehot = ((xp.expand_dims(labels, dim) == class_ids) & kept).astype(input.dtype)
+    weight = _class_weights(op, weight, input, dim)
+    q = onehot * weight
+    denominator = q.sum()
+    if smoothing:
+        q = (1 - smoothing) * q + (smoothing / classes) * (kept * weight)
+    return q, denominator
+
+
+def _probability_targets(op, input, target, weight, smoothing):
+    """(q, number of samples) for class probabilities; q is a tensor, so a target that
+    requires grad gets its gradient through it."""
+    dim = _class_dim(op, input)
+    q = _target_tensor(op, target, input)
+    if smoothing:
+        q = q * (1 - smoothing) + smoothing / input.shape[dim]
+    if weight is not None:
+        q = q * _class_weights(op, weight, input, dim)
+    return q, math.prod(input.shape[:dim] + input.shape[dim + 1:])
+
+
+def _reduce(losses, reduction, denominator):
+    """'none': the losses; 'sum': their sum; 'mean': their sum / denominator."""
+    if reduction == "none":
+        return losses
+    total = reduce.sum(losses)
+    return total if reduction == "sum" else total / denominator
+
+
+# ----- the functions users call --------------------------------------------------------------
+
+def log_softmax(x, dim=-1):
+    """log softmax(x) along ``dim``: x − log Σ exp x, computed without overflow."""
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"log_softmax: dim {dim} is out of range for a {x.ndim}-d input")
+    return LogSoftmax.apply(x, dim=dim % x.ndim)
+
+
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+    """−(weighted) log-probability of each sample's label; ``input`` holds log-probabilities
+    (N, C), (C,) or (N, C, d1, …), ``target`` integer labels of the other axes."""
+    _check_options("nll_loss", reduction)
+    dim = _class_dim("nll_loss", input)
+    q, denominator = _label_targets("nll_loss", input, target, weight, ignore_index, 0.0)
+    return _reduce(NegativeLogLikelihood.apply(input, q, dim=dim), reduction, denominator)
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross-entropy of softmax(input) against integer labels or class probabilities
+    (a floating target shaped like the input), with PyTorch's arguments and semantics."""
+    _check_options("cross_entropy", reduction, label_smoothing)
+    dim = _class_dim("cross_entropy", input)
+    data = target.data if isinstance(target, Tensor) else target
+    # PyTorch's rule: a floating target shaped like the input holds class probabilities.
+    if backend.is_array(data) and data.dtype.kind == "f" and data.shape == input.shape:
+        if ignore_index != -100:
+            raise ValueError("cross_entropy: ignore_index is not supported for class-"
+                             "probability targets")
+        q, denominator = _probability_targets("cross_entropy", input, target, weight,
+                                              label_smoothing)
+    else:
+        q, denominator = _label_targets("cross_entropy", input, target, weight, ignore_index,
+                                        label_smoothing)
+    losses = NegativeLogLikelihood.apply(log_softmax(input, dim), q, dim=dim)
+    return _reduce(losses, reduction, denominator)
 
 
 def one_hot(labels, num_classes, xp=np):
@@ -107,11 +275,21 @@ def one_hot(labels, num_classes, xp=np):
     return (labels[:, None] == xp.arange(num_classes)).astype(np.float32)
 
 
-def binary_cross_entropy_with_logits(logits, target):
-    """Mean binary cross-entropy of sigmoid(logits) against ``target`` of the
-    same shape (e.g. one-hot rows from :func:`one_hot`)."""
-    target = target.data if isinstance(target, Tensor) else target
-    if target.shape != logits.shape:
-        raise ShapeError(f"binary_cross_entropy_with_logits: target shape {target.shape} "
-                         f"differs from logits shape {logits.shape}")
-    return BCEWithLogits.apply(logits, Tensor(target, dtype=logits.dtype))
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean",
+                                     pos_weight=None):
+    """Binary cross-entropy of sigmoid(input) against ``target`` (same shape), with
+    element weights ``weight`` and positive-class weights ``pos_weight`` broadcast
+    against the input, as in PyTorch. A target that requires grad gets its gradient."""
+    op = "binary_cross_entropy_with_logits"
+    _check_options(op, reduction)
+    target = _target_tensor(op, target, input)
+    if target.shape != input.shape:
+        raise ShapeError(f"{op}: target shape {target.shape} differs from the input shape "
+                         f"{input.shape}")
+    weight = _broadcast_constant(op, "weight", weight, input, "element weights")
+    pos_weight = _broadcast_constant(op, "pos_weight", pos_weight, input,
+                                     "one weight per class, along the last axis")
+    losses = BinaryCrossEntropyWithLogits.apply(
+        input, target, weight=1 if weight is None else weight,
+        pos_weight=1 if pos_weight is None else pos_weight)
+    return _reduce(losses, reduction, losses.size)

@@ -1,0 +1,490 @@
+"""examples/train_mnist.py with bad input (issue 12): every case is one clear
+error line, never a traceback, and nothing the user owns is changed.
+
+The command runs as a subprocess, as a user runs it, on tiny data made here:
+60 random MNIST images per split, a handful of mnist-varres PNGs. Downloads
+go to a mirror that does not exist ($MINIGRAD_MNIST_MIRROR), so nothing is
+fetched from the network. docs/errors.md lists every case and its test.
+"""
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import minigrad
+from datafiles import (blank_png, png_bytes, real_data_dir, small_varres_files,
+                       write_file, write_small_mnist, write_varres_folder, write_varres_tar)
+from commandline import (ROOT, SCRIPT, check_ok, check_refused, environment, run_cli,
+                         start_cli)
+from minigrad import models
+from minigrad.checkpoint import load, load_meta, save
+from minigrad.fileio import TEMP_MARK
+from test_data_safety import compressible_idx
+from test_distributed import mpiexec_or_skip
+
+TINY = ["--val-size", 20, "--epochs", 1, "--log-every", 1]
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+FINAL_FILES = {"checkpoint.npz", "metrics.json", "model.npz", "curves.png"} - \
+    (set() if HAVE_MATPLOTLIB else {"curves.png"})
+INTERNAL_NAMES = ("_int", "_float", "positive_", "non_negative", "SimpleNamespace", "Traceback")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """No download can reach the network: the mirror is a folder that does not exist."""
+    return environment(MINIGRAD_MNIST_MIRROR=tmp_path_factory.mktemp("mirror") / "none")
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    write_small_mnist(folder / "mnist", count=60)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_mnist, env, tmp_path_factory):
+    """A finished one-epoch run on the tiny MNIST data."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    check_ok(run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env))
+    return out
+
+
+def contents(folder):
+    """{name: bytes} of every file in ``folder`` (and below), to prove nothing changed."""
+    folder = Path(folder)
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def copy_run(run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    return copy
+
+
+def temporaries(folder):
+    return [path.name for path in Path(folder).rglob(f"*{TEMP_MARK}*")]
+
+
+def dead_pid():
+    """The id of a process that has ended."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+# ------------------------------------------------------------------ options ---
+
+@pytest.mark.parametrize("args, message", [
+    (["--plain", "--lr", "0.01"], "--plain fixes --lr"),
+    (["--model", "fixed", "--pooling", "mean"], "--pooling applies to --model varres"),
+    (["--seed", "-1"], "argument --seed: expected a non-negative integer, got '-1'"),
+    (["--epochs", "two"], "argument --epochs: expected a positive integer, got 'two'"),
+    (["--batch-size", "0"], "argument --batch-size: expected a positive integer, got '0'"),
+    (["--val-size", "0"], "argument --val-size: expected a positive integer, got '0'"),
+    (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
+    (["--lr", "-1"], "argument --lr: expected a positive number, got '-1'"),
+    (["--log-every", "1.5"], "argument --log-every: expected a positive integer, got '1.5'"),
+    (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (["--model", "varres", "--redownload"], "--redownload applies to MNIST"),
+    (["--cache-dir", "cache"], "--cache-dir applies to mnist-varres"),
+    (["--redownload", "--distributed"], "--redownload replaces files that every process"),
+    (["--resume"], "--resume needs --out"),
+], ids=lambda value: value if isinstance(value, str) else " ".join(value))
+def test_bad_options_are_refused_naming_the_option(args, message, tmp_path, env):
+    out = [] if args == ["--resume"] else ["--out", tmp_path / "run"]
+    result = run_cli(*args, *out, env=env)
+    check_refused(result, message)
+    assert not any(name in result.stderr for name in INTERNAL_NAMES), result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_validation_split_larger_than_the_data_names_the_option_and_folder(tiny_mnist, env,
+                                                                             tmp_path):
+    result = run_cli("--data-dir", tiny_mnist, "--val-size", 1000, "--out", tmp_path / "run",
+                     env=env)
+    check_refused(result, "cannot load the data: --val-size must be between 0 and 60, the "
+                          f"number of images in the MNIST training split in {tiny_mnist}; "
+                          "got 1,000")
+
+
+def test_missing_data_is_one_clear_error(env, tmp_path):
+    result = run_cli("--data-dir", tmp_path / "empty", "--out", tmp_path / "run", env=env)
+    check_refused(result, "cannot load the data: MNIST file(s) not found")
+    assert "--data-dir" in result.stderr and "Download failed too" in result.stderr
+
+
+def test_random_bytes_inside_a_gzip_file_are_reported_as_a_corrupt_gzip_file(tiny_mnist, env,
+                                                                              tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mnist, data)
+    whole = gzip.compress(compressible_idx(count=60))
+    middle = len(whole) // 2
+    noise = np.random.default_rng(0).integers(1, 256, 16, dtype=np.uint8).tobytes()
+    damaged = bytes(a ^ b for a, b in zip(whole[middle:middle + 16], noise))
+    images = data / "mnist" / "train-images-idx3-ubyte.gz"
+    images.write_bytes(whole[:middle] + damaged + whole[middle + 16:])
+    check_refused(run_cli("--data-dir", data, "--out", tmp_path / "run", env=env),
+                  f"cannot load the data: {images}: corrupt gzip file (CRC check failed")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its permissions")
+def test_an_unreadable_data_file_is_named(tiny_mnist, env, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mnist, data)
+    (data / "mnist" / "train-labels-idx1-ubyte.gz").chmod(0)
+    check_refused(run_cli("--data-dir", data, "--out", tmp_path / "run", env=env),
+                  "cannot load the data: ", "train-labels-idx1-ubyte.gz: Permission denied")
+
+
+# -------------------------------------------- the user's own MNIST file (1) ---
+
+LABELS = "t10k-labels-idx1-ubyte"
+
+
+def test_a_users_mnist_file_failing_its_checksum_is_kept_and_redownload_moves_it_aside(tmp_path):
+    """Real files and checksums: the edited labels stop the run (a missing file
+    would be downloaded next to them); --redownload fetches a verified copy and
+    keeps the user's as <name>.gz.old."""
+    real = real_data_dir() / "mnist"
+    with gzip.open(real / (LABELS + ".gz"), "rb") as stream:
+        genuine = bytearray(stream.read())
+    genuine[8] = (genuine[8] + 1) % 10  # one label edited
+    mine = write_file(tmp_path / "data" / "mnist" / (LABELS + ".gz"), bytes(genuine), True)
+    before = mine.read_bytes()
+    env = environment(MINIGRAD_MNIST_MIRROR=real.resolve().as_uri())
+    quick = ["--data-dir", tmp_path / "data", "--limit", 64, "--eval-limit", 64, *TINY]
+    result = run_cli(*quick, "--out", tmp_path / "run", env=env, timeout=300)
+    check_refused(result, f"{mine}: this is not the published {LABELS}.gz",
+                  f"is {hashlib.md5(genuine).hexdigest()}, expected "
+                  "27ae3e4e09519cfbb04c329615203637", "--redownload")
+    assert mine.read_bytes() == before
+
+    check_ok(run_cli(*quick, "--redownload", "--out", tmp_path / "run2", env=env, timeout=300))
+    assert mine.with_name(LABELS + ".gz.old").read_bytes() == before
+    assert mine.read_bytes() == (real / (LABELS + ".gz")).read_bytes()
+
+
+# ----------------------------------------------------- the run directory (2, 4) ---
+
+def test_a_new_run_never_writes_into_a_folder_holding_other_files(finished_run, env, tmp_path):
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "curves.png").write_bytes(b"my own plot")
+    (users / "notes.txt").write_text("mine")
+    check_refused(run_cli("--out", users, env=env), "holds other files (curves.png", "new or "
+                  "empty folder")
+    assert contents(users) == {"curves.png": b"my own plot", "notes.txt": b"mine"}
+
+    before = contents(finished_run)
+    check_refused(run_cli("--out", finished_run, env=env), "already holds a run", "--resume")
+    assert contents(finished_run) == before
+
+
+@pytest.mark.parametrize("case", ["file", "below a file", "read-only folder"])
+def test_an_out_that_cannot_be_written_is_refused_before_the_data_loads(case, env, tmp_path):
+    """The data folder does not exist: had the data been loaded first, the error
+    would be about the data."""
+    owned = tmp_path / "owned"
+    owned.write_text("mine")
+    out, message = {"file": (owned, f"--out {owned} is a file, not a folder"),
+                    "below a file": (owned / "run", f"cannot write into --out {owned / 'run'}: "
+                                                    "Not a directory"),
+                    "read-only folder": (tmp_path / "locked", "Permission denied")}[case]
+    if case == "read-only folder":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only folder")
+        out.mkdir(mode=0o555)
+    result = run_cli("--data-dir", tmp_path / "no-data", "--out", out, env=env)
+    check_refused(result, message)
+    assert "loading data" not in result.stdout
+    assert owned.read_text() == "mine"
+
+
+@pytest.mark.parametrize("blocked", ["metrics.json", "model.npz"])
+def test_a_write_error_after_training_says_which_checkpoint_is_kept(blocked, finished_run,
+                                                                    tiny_mnist, env, tmp_path):
+    """A resumed run trains epoch 2, and then cannot write one of its files (a
+    folder is in the way, as a full disk would stop it): the message names the
+    file and the checkpoint that is kept, read from the file itself."""
+    run = copy_run(finished_run, tmp_path)
+    (run / blocked).unlink()
+    (run / blocked).mkdir()
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
+    kept = f"the checkpoint of epoch 2 is kept in {run / 'checkpoint.npz'}"
+    line = check_refused(result, "cannot write the run's files (",
+                         f"{run / blocked}: Is a directory); {kept}", code=1)
+    assert line == result.stderr.strip().splitlines()[-1]
+    assert load_meta(run / "checkpoint.npz")["epoch"] == 2
+    assert (run / blocked).is_dir() and not any((run / blocked).iterdir())
+    if blocked == "model.npz":
+        assert not json.loads((run / "metrics.json").read_text())["finished"]
+    assert not temporaries(run)
+
+
+# ------------------------------------------------- odd mnist-varres images (5) ---
+
+def test_varres_images_of_unusable_size_are_skipped_with_a_count(env, tmp_path):
+    files = {name: png_bytes(array) for name, array in small_varres_files().items()}
+    odd = {"mnist-varres/train/3/900001.png": blank_png(2, 2),
+           "mnist-varres/train/4/900002.png": blank_png(600, 600),
+           "mnist-varres/train/5/900003.png": blank_png(14_000, 14_000),
+           "mnist-varres/test/1/900004.png": blank_png(3, 3)}
+    data = tmp_path / "data"
+    data.mkdir()
+    write_varres_tar(data / "mnist-varres.tgz", {**files, **odd})
+    cache = tmp_path / "cache"
+    result = run_cli("--model", "varres", "--data-dir", data, "--cache-dir", cache, "--val-size",
+                     4, "--epochs", 1, "--out", tmp_path / "run", env=env)
+    check_ok(result)
+    assert ("skipped 3 train image(s) with a side outside 8-512 pixels (load_varres min_size / "
+            "max_size): train/3/900001.png (2 x 2), train/4/900002.png (600 x 600), "
+            "train/5/900003.png (14000 x 14000)") in result.stderr
+    assert "skipped 1 test image(s)" in result.stderr
+    assert "images: train 8 (" in result.stdout and "validation 4 (" in result.stdout
+    assert os.listdir(data) == ["mnist-varres.tgz"]  # the cache went to --cache-dir
+    assert len(list(cache.glob("mnist-varres-*.npz"))) == 2
+
+
+# ------------------------------------------------------ damaged checkpoints (6) ---
+
+def damage(kind, checkpoint):
+    """Replace ``checkpoint`` by a damaged one of ``kind``; returns the expected words."""
+    state = load(checkpoint)
+    if kind == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+        return "not an .npz file of arrays"
+    if kind == "empty":
+        checkpoint.write_bytes(b"")
+        return "not an .npz file of arrays"
+    if kind == "a model.npz":
+        shutil.copy(checkpoint.with_name("model.npz"), checkpoint)
+        return "not a checkpoint (no meta record)"
+    if kind == "a PyTorch .pt file":
+        torch.save(torch.nn.Linear(2, 2).state_dict(), checkpoint)
+        return "is not a NumPy array (a PyTorch .pt file?"
+    if kind == "no optimizer state":
+        state = {name: value for name, value in state.items()
+                 if not name.startswith("optimizer/")}
+        message = "holds no optimizer state, so training cannot resume from it"
+    elif kind == "wrong shape":
+        state["model/0.weight"] = state["model/0.weight"][:-1]
+        message = "'0.weight': expected (16, 1, 3, 3) float32, got (15, 1, 3, 3) float32"
+    elif kind == "wrong dtype":
+        state["model/0.weight"] = state["model/0.weight"].astype(np.float64)
+        message = "'0.weight': expected (16, 1, 3, 3) float32, got (16, 1, 3, 3) float64"
+    else:  # NaN or inf weights
+        state["model/0.weight"][0, 0, 0, 0] = np.nan if kind == "NaN weights" else -np.inf
+        message = "the weights '0.weight' hold NaN or infinite values"
+    save(state, checkpoint)
+    return message
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "no optimizer state", "wrong shape",
+                                  "wrong dtype", "a PyTorch .pt file", "a model.npz",
+                                  "NaN weights", "inf weights"])
+def test_resume_refuses_a_damaged_checkpoint_in_one_line_naming_it(kind, finished_run,
+                                                                    tiny_mnist, env, tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    checkpoint = run / "checkpoint.npz"
+    message = damage(kind, checkpoint)
+    before = contents(run)
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
+    line = check_refused(result, f"cannot resume: {checkpoint}: ", message)
+    assert result.stderr.strip() == line  # one line
+    assert contents(run) == before  # the finished run's model.npz and metrics.json too
+
+
+def test_resume_on_another_number_of_processes_is_refused(finished_run, tiny_mnist, env,
+                                                          tmp_path):
+    run = copy_run(finished_run, tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["processes"] = 2
+    model = models.fixed_res_cnn()
+    optimizer = minigrad.optim.Adam(model.parameters())
+    minigrad.checkpoint.load_checkpoint(run / "checkpoint.npz", model, optimizer)
+    minigrad.checkpoint.save_checkpoint(run / "checkpoint.npz", model, optimizer,
+                                        meta={"epoch": 1, "metrics": metrics})
+    before = contents(run)
+    check_refused(run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", env=env),
+                  "was trained by 2 process(es) of batch 16, this is 1; resume it with as many")
+    assert contents(run) == before
+
+
+# ----------------------------------------------------------------- Ctrl-C (7) ---
+
+def interrupt(process, after_line, delay=0.0):
+    """Send Ctrl-C once the command prints a line starting with ``after_line`` (and
+    ``delay`` seconds more); returns (exit code, stdout, stderr)."""
+    stdout = []
+    try:
+        for line in process.stdout:
+            stdout.append(line)
+            if line.startswith(after_line):
+                time.sleep(delay)
+                process.send_signal(signal.SIGINT)
+                break
+        rest, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, "".join(stdout) + rest, stderr
+
+
+def test_ctrl_c_while_the_varres_pngs_are_decoded(env, tmp_path):
+    """4,000 PNGs take a second or more to decode; the cache, written only once
+    all are decoded, proves the Ctrl-C came during the decoding."""
+    rng = np.random.default_rng(0)
+    files = {f"mnist-varres/{'test' if i % 4 == 0 else 'train'}/{i % 10}/{i:06d}.png":
+             png_bytes(rng.integers(0, 256, (32, 32), dtype=np.uint8)) for i in range(4000)}
+    data = tmp_path / "data"
+    write_varres_folder(data, files)
+    cache = tmp_path / "cache"
+    process = start_cli("--model", "varres", "--data-dir", data, "--cache-dir", cache,
+                        "--out", tmp_path / "run", env=env)
+    code, _, stderr = interrupt(process, "loading data", delay=0.2)
+    assert code == 130, stderr
+    assert stderr.strip() == "interrupted while loading the data; nothing was trained"
+    assert not cache.exists() or not any(cache.iterdir())
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize("after_line", ["loading data", "before training", "epoch 1/1 "])
+def test_ctrl_c_anywhere_leaves_consistent_files_and_no_traceback(after_line, tiny_mnist, env,
+                                                                  tmp_path):
+    """Wherever the Ctrl-C lands (the run may even finish first): exit code 130
+    with the interrupted message, and metrics.json says finished only when
+    every final file is there, epochs_completed only what the checkpoint holds."""
+    out = tmp_path / "run"
+    process = start_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
+    code, stdout, stderr = interrupt(process, after_line)
+    assert "Traceback" not in stderr
+    if code == 0:
+        assert "test accuracy" in stdout
+    else:
+        assert code == 130, stderr
+        assert stderr.strip().startswith("interrupted")
+    files = set(os.listdir(out))
+    assert not temporaries(out)
+    if "metrics.json" in files:
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["epochs_completed"] == load_meta(out / "checkpoint.npz")["epoch"]
+        assert metrics["finished"] == (files == FINAL_FILES), files
+    else:
+        assert "checkpoint.npz" not in files
+
+
+def test_ctrl_c_during_the_final_save_waits_until_every_file_is_written(tmp_path, monkeypatch):
+    """run_folder.finish in this process, a Ctrl-C arriving while model.npz is written:
+    the KeyboardInterrupt comes once curves.png and metrics.json are written too."""
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    run_folder = importlib.import_module("run_folder")
+    config = importlib.import_module("mnist_settings").parse_config(["--out", str(tmp_path)])
+    model = models.fixed_res_cnn()
+    metrics = run_folder.new_metrics(config, model)
+    metrics["initial_val_loss"], metrics["initial_val_accuracy"] = 2.3, 0.1
+    run_folder.record_epoch(metrics, 0.5, {"loss": 0.4, "accuracy": 0.9}, 1e-3, 1.0, 100.0,
+                            [(0.5, 0.7), (1.0, 0.5)])
+    save_weights = run_folder.save
+
+    def save_interrupted(state, path):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+        save_weights(state, path)
+    monkeypatch.setattr(run_folder, "save", save_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_folder.finish(tmp_path, model, metrics, {"loss": 0.4, "accuracy": 0.9}, False)
+    assert set(os.listdir(tmp_path)) == FINAL_FILES - {"checkpoint.npz"}
+    assert json.loads((tmp_path / "metrics.json").read_text())["finished"]
+
+
+def test_a_killed_runs_temporary_file_is_removed_when_it_starts_again(tiny_mnist, env,
+                                                                      tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / f".checkpoint.npz{TEMP_MARK}{dead_pid()}"
+    stale.write_bytes(b"half a checkpoint")
+    check_ok(run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env))
+    assert set(os.listdir(out)) == FINAL_FILES
+
+
+# ------------------------------------------------------- messages, loss (10) ---
+
+def test_a_learning_rate_that_makes_the_loss_explode_stops_the_run(tiny_mnist, env, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--lr", 1e6, "--out", out, env=env)
+    line = check_refused(result, "stopped in epoch 1: the training loss exploded: its mean over "
+                         "step ", "above the limit of 230", "no epoch was completed, so no "
+                         "checkpoint was written. Lower the learning rate", code=1)
+    assert result.stderr.strip() == line  # no NumPy overflow warnings either
+    assert os.listdir(out) == []
+
+
+# ------------------------------------------------------------- --distributed ---
+
+def run_mpiexec(processes, *args, env):
+    command = [mpiexec_or_skip(), "-n", str(processes), sys.executable,
+               str(SCRIPT), "--distributed", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_distributed_without_mpi_names_the_install_command(tmp_path):
+    """An mpi4py that cannot load its MPI library stands for a missing one."""
+    write_file(tmp_path / "fake" / "mpi4py" / "__init__.py",
+               b"raise ImportError('no MPI library here')\n")
+    env = environment(PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), str(ROOT)]))
+    result = run_cli("--distributed", "--out", tmp_path / "run", env=env)
+    check_refused(result, "distributed training needs mpi4py and an MPI library with mpiexec; "
+                          "install them with `pip install 'minigrad[distributed]'`")
+    assert not (tmp_path / "run").exists()
+
+
+def test_two_processes_train_like_one_with_twice_the_batch(tiny_mnist, env, tmp_path):
+    """Only the first process prints and writes; --batch-size is per process."""
+    setting = ["--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 2, "--log-every", 1]
+    result = run_mpiexec(2, *setting, "--batch-size", 8, "--out", tmp_path / "two", env=env)
+    check_ok(result)
+    check_ok(run_cli(*setting, "--batch-size", 16, "--out", tmp_path / "one", env=env))
+    assert result.stdout.count("test accuracy") == 1
+    assert "batch 8 per process x 2 processes" in result.stdout
+    assert set(os.listdir(tmp_path / "two")) == FINAL_FILES
+    two, one = (json.loads((tmp_path / name / "metrics.json").read_text())
+                for name in ("two", "one"))
+    assert (two["processes"], one["processes"]) == (2, 1)
+    np.testing.assert_allclose(two["train_curve"]["loss"], one["train_curve"]["loss"], rtol=1e-5)
+    assert two["train_curve"]["epoch"] == one["train_curve"]["epoch"]
+    weights_two, weights_one = load(tmp_path / "two" / "model.npz"), load(tmp_path / "one" /
+                                                                          "model.npz")
+    for name, value in weights_one.items():  # float32: one process sums in another order
+        assert np.linalg.norm(weights_two[name] - value) <= 1e-4 * np.linalg.norm(value), name
+
+
+def test_a_refusal_on_the_first_process_stops_every_process_with_one_message(
+        finished_run, tiny_mnist, env):
+    """The first process alone checks --out; the others learn it failed instead of
+    waiting for it until the collectives' time limit."""
+    before = contents(finished_run)
+    result = run_mpiexec(2, "--data-dir", tiny_mnist, "--out", finished_run, env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "already holds a run" in lines[0], result.stderr
+    assert contents(finished_run) == before
+
+
+# ----------------------------------------------------------------- the API (9) ---
+
+@pytest.mark.parametrize("network, side", [(models.fixed_res_cnn, 28), (models.var_res_cnn, 32)])
+def test_the_networks_take_an_empty_batch(network, side):
+    """N = 0 gives an empty (0, 10) output, as a PyTorch network does."""
+    x = minigrad.Tensor(np.zeros((0, 1, side, side), np.float32))
+    assert network()(x).shape == (0, 10)
