@@ -23,8 +23,8 @@ from minigrad.exercises.__main__ import main
 from minigrad.exercises.checks import FIRST_CONV, UNBROADCAST_HINT
 from minigrad.ops.conv import Convolution
 from minigrad.ops.elementwise import Add, Mul
-from minigrad.ops.loss import CrossEntropy
-from minigrad.ops.pool import MaxPool2d
+from minigrad.ops.loss import LogSoftmax, NegativeLogLikelihood
+from minigrad.ops.pool import MaxPooling
 from minigrad.ops.reduce import Mean
 from helpers import DEVICES
 
@@ -115,20 +115,24 @@ class MeanWithoutDividing(Mean):
         return (grad * (grad.size / grad_out.size),)
 
 
-class CrossEntropyWithoutMean(CrossEntropy):
+class NegativeLogLikelihoodIgnoringGradOut(NegativeLogLikelihood):
+    """Backward as if grad_out were 1: the mean's 1/N never arrives."""
+
     def backward(self, grad_out):
-        grad_logits, grad_labels = super().backward(grad_out)
-        return grad_logits * len(grad_logits), grad_labels
+        return super().backward(get_array_module(grad_out).ones_like(grad_out))
 
 
-class MaxPoolLastMax(MaxPool2d):
+class MaxPoolLastMax(MaxPooling):
     """Forward marks the last of tied maxima as the winner (≥ where > belongs)."""
 
-    def forward(self, x, **params):
-        y = super().forward(x, **params)
+    def forward(self, x, geometry):
+        y = super().forward(x, geometry)
         xp = get_array_module(x)
-        for k, entry in enumerate(self.slices):
-            xp.copyto(self.winner, k, where=x[entry] == y)
+        (kh, kw), (sh, sw), (oh, ow) = geometry.kernel, geometry.stride, geometry.out_size
+        for i in range(kh):
+            for j in range(kw):
+                tap = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+                xp.copyto(self.winner, i * kw + j, where=tap == y)
         return y
 
 
@@ -165,7 +169,8 @@ MISTAKES = {  # exercise, wrong Function, the failed property → a phrase its h
         "finite differences": "sign flipped"}),
     "mean without the 1/n": ("mean", MeanWithoutDividing, {
         "finite differences": "times 3 everywhere"}),
-    "cross-entropy without the 1/N": ("cross_entropy", CrossEntropyWithoutMean, {
+    "cross-entropy without the 1/N": ("cross_entropy",
+                                      (LogSoftmax, NegativeLogLikelihoodIgnoringGradOut), {
         "finite differences": "the gradient is N = 4 times too large",
         "PyTorch": "the gradient is N = 4 times too large"}),
     "max-pool to the last maximum": ("max_pool2d", MaxPoolLastMax, {

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from minigrad.ops.conv import Convolution
 from minigrad.ops.elementwise import Add, Mul, Rectifier
 from minigrad.ops.linalg import MatMul
-from minigrad.ops.loss import CrossEntropy
-from minigrad.ops.pool import MaxPool2d
+from minigrad.ops.loss import LogSoftmax, NegativeLogLikelihood
+from minigrad.ops.pool import MaxPooling
 from minigrad.ops.reduce import Mean, Sum
 
 __all__ = ["EXERCISES", "Exercise", "Part"]
@@ -153,7 +153,7 @@ Derive, with grad_out = dL/dy:
     Exercise(
         name="max_pool2d", title="max-pool 2×2: the gradient to each window's (first) maximum",
         parts=(Part(
-            engine=MaxPool2d,
+            engine=MaxPooling,
             derive="""y = the maximum of x over each 2×2 window (stride 2: windows side by side;
 stride 1: windows overlap). x (N, C, H, W) → y (N, C, OH, OW).
 
@@ -161,28 +161,46 @@ Derive, with grad_out = dL/dy (N, C, OH, OW):
     dL/dx (N, C, H, W): only the window's maximum changes y, so it alone gets
     the gradient; every other entry gets 0. Two questions:
     - a tie: which maximum? (PyTorch's rule: the first, in row-major order)
-    - overlapping windows may share their maximum: what does it receive then?""",
+    - overlapping windows may share their maximum: what does it receive then?
+Tap (i, j) of every window at once is one strided slice of x, shaped like y:
+    x[:, :, i:i + sh·(OH − 1) + 1:sh, j:j + sw·(OW − 1) + 1:sw]""",
             saved={"x_shape": "x's shape",
-               "slices": "one index tuple per window entry (k = 0 top-left, 1 top-right, "
-                         "2 bottom-left, 3 bottom-right): x[slices[k]] is entry k of every "
-                         "window, shaped like y",
-               "winner": "for every output, the k of the entry that won (the first maximum)"},
+                   "geometry": "the window: geometry.kernel = (2, 2), geometry.stride = "
+                               "(sh, sw), geometry.out_size = (OH, OW)",
+                   "winner": "for every output, the tap k = 2·i + j of its window that "
+                             "holds the (first) maximum"},
             returns="(grad_x,)"),)),
     Exercise(
         name="cross_entropy",
-        title="cross-entropy: loss = −(1/N) Σₙ log softmax(xₙ)[tₙ]",
+        title="cross-entropy: log-softmax, then the negative log-likelihood",
+        intro="""cross_entropy(x, t) for logits x (N, C) and labels t (N,) is three steps, as
+minigrad computes it:
+    log_p  = LogSoftmax(x)                     (N, C) log-probabilities
+    losses = NegativeLogLikelihood(log_p, q)   (N,)   −Σ_c q[n, c] · log_p[n, c]
+    loss   = Σ losses / N                      minigrad's own sum and division
+with q = onehot(t). You write the backward of the first two.""",
         parts=(Part(
-            engine=CrossEntropy,
-            derive="""loss = −(1/N) Σₙ log softmax(xₙ)[tₙ], logits x (N, C), labels t (N,),
-softmax(xₙ)[c] = exp(xₙ[c]) / Σⱼ exp(xₙ[j]).
+            engine=LogSoftmax,
+            derive="""y = x − log Σⱼ exp xⱼ along dim (along each row of x, here).
 
-Derive, with grad_out = dL/dloss (a scalar array):
-    dL/dx (N, C): differentiate −log softmax(xₙ)[tₙ] with respect to xₙ[c], for
-    c = tₙ and c ≠ tₙ. Then: the loss is a mean over the batch.
-The labels get no gradient: return None for them.""",
-            saved={"log_probs": "log softmax of the logits, (N, C)",
-               "target": "the labels, (N,) integers"},
-            returns="(grad_logits, None)"),)),
+Derive, with grad_out = dL/dy (shaped like y):
+    dL/dxᵢ = Σₖ grad_outₖ · ∂yₖ/∂xᵢ. What is ∂yₖ/∂xᵢ, for k = i and for k ≠ i?
+    (It involves softmax(x)ᵢ = exp yᵢ.)""",
+            saved={"y": "the output, log softmax(x)", "dim": "the dim it runs along"},
+            returns="(grad_x,)"),
+            Part(
+            engine=NegativeLogLikelihood,
+            derive="""losses = −Σ_c q_c · log_p_c along dim (one loss per row, here).
+
+Derive, with grad_out = dL/dlosses (one number per row):
+    dL/dlog_p (shaped like log_p): what is ∂losses/∂log_p_c? Then the chain rule
+    with grad_out. The mean's 1/N reaches you through grad_out.
+    dL/dq: q is the constant one-hot target here, and needs no gradient
+    (self.needs_grad[1] is False): return None for it.""",
+            saved={"q": "the target distribution: one-hot rows (N, C) here",
+                   "dim": "the class dim (1 here)"},
+            returns="(grad_log_probs, None)")),
+    ),
     Exercise(
         name="conv2d", title="conv2d's backward: dW, db, dU and fold",
         parts=(Part(

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from minigrad import backend
 from minigrad.exercises.runner import Property
-from minigrad.functional import cross_entropy, fold, unfold
+from minigrad.functional import cross_entropy, fold, one_hot, unfold
+from minigrad.ops import reduce
 from minigrad.ops.window import window
 from minigrad.tensor import Tensor
 from minigrad.testing import compare_with_torch, gradcheck
@@ -44,15 +45,17 @@ UNBROADCAST_HINT = ("an input that was broadcast gets a gradient of the output's
 
 @dataclass
 class Case:
-    """One drawn example: ``call(*tensors)`` runs the Function under test on the
+    """One drawn example: ``call(*tensors)`` runs the Functions under test on the
     ``arrays`` (float arrays become tensors that require grad, integer arrays stay
     constants); ``torch_call`` is the same in PyTorch; ``diagnose()`` names a
-    typical mistake, or returns None."""
+    typical mistake, or returns None. ``units`` are cases that each end in one
+    Function under test, for the gradient-shape check (by default the case itself)."""
 
     call: object
     arrays: list
-    torch_call: object
+    torch_call: object = None
     diagnose: object = None
+    units: list = None
 
 
 # ----- the shared properties -------------------------------------------------------------------
@@ -85,7 +88,12 @@ def _diagnosed(case, error):
 
 def check_gradient_shapes(case, device, shape_hint=None):
     """backward(grad_out) returns a tuple with one entry per input: None or an
-    array of that input's shape."""
+    array of that input's shape (for the last Function of each unit of the case)."""
+    for unit in case.units or [case]:
+        _check_one_backward(unit, device, shape_hint)
+
+
+def _check_one_backward(case, device, shape_hint):
     inputs = _inputs(case.arrays, device)
     out = case.call(*inputs)
     function = out.grad_fn
@@ -268,7 +276,7 @@ def pool2x2_cases(draw):
 
 def _pool2x2(fn_class, x, stride):
     win = window("max_pool2d", x.shape[2:], 2, stride)
-    return fn_class.apply(x, geometry=(win.kernel, win.stride, win.padding, win.out_size))
+    return fn_class.apply(x, geometry=win)
 
 
 def pool_gradient(x, grad_out, stride, first=True):
@@ -332,15 +340,16 @@ def max_pool2d_properties(classes, device, module):
 # ----- cross-entropy -------------------------------------------------------------------------
 
 def cross_entropy_properties(classes, device, module):
-    (fn_class,) = classes
+    log_softmax_class, nll_class = classes
 
     def make_case(n, num_classes, seed):
-        rng = np.random.default_rng(seed)
         logits = uniform_array((n, num_classes), seed, low=-3.0, high=3.0)
-        labels = rng.integers(0, num_classes, size=n)
+        labels = np.random.default_rng(seed).integers(0, num_classes, size=n)
+        q = backend.to_device(one_hot(labels, num_classes).astype(np.float64), device)
 
-        def cross_entropy_of(logits, labels):
-            return fn_class.apply(logits, Tensor(labels, dtype=np.int64))
+        def cross_entropy_of(logits, labels):  # as minigrad's cross_entropy computes it
+            log_probs = log_softmax_class.apply(logits, dim=1)
+            return reduce.sum(nll_class.apply(log_probs, q, dim=1)) / n  # q = onehot(labels)
 
         def diagnose():
             mine = Tensor(logits, requires_grad=True, device=device)
@@ -349,13 +358,16 @@ def cross_entropy_properties(classes, device, module):
             cross_entropy(reference, labels).backward()
             if n > 1 and np.allclose(_host(mine.grad), n * _host(reference.grad)):
                 return (f"the gradient is N = {n} times too large: the loss is the mean over "
-                        "the batch, so each row's softmax − onehot is divided by N")
+                        "the batch, and its 1/N comes into NegativeLogLikelihood.backward "
+                        "through grad_out; multiply by it")
             return None
 
         def torch_call(logits, labels):
             return _torch_functional().cross_entropy(logits, labels)
 
-        return Case(cross_entropy_of, [logits, labels], torch_call, diagnose)
+        units = [Case(lambda x: log_softmax_class.apply(x, dim=1), [logits]),
+                 Case(lambda log_p: nll_class.apply(log_p, q, dim=1), [logits])]
+        return Case(cross_entropy_of, [logits, labels], torch_call, diagnose, units)
 
     draw = dict(n=st.integers(1, 4), num_classes=st.integers(2, 5), seed=seeds)
     return _shared(draw, dict(n=4, num_classes=3, seed=0), make_case, device)
