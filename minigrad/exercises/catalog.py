@@ -101,7 +101,7 @@ Derive, with grad_out = dL/dy (shaped like y):
         name="matmul", title="matrix product: Y = A @ B, batched over leading axes",
         parts=(Part(
             engine=MatMul,
-            derive="""Y = A @ B with A (..., n, k) and B (..., k, m): Y[i, j] = Σ_p A[i, p] B[p, j].
+            derive="""Y = A @ B, A (..., n, k) and B (..., k, m): Y[i, j] = Σ_p A[i, p] B[p, j].
 Leading (batch) axes broadcast as in NumPy (the checks give A and B two axes or more).
 
 Derive, with grad_out = dY (..., n, m):
