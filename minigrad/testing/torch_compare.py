@@ -46,8 +46,8 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
 
     Raises ``AssertionError`` saying whether the forward or which input's
     gradient differs, or that backward wrote into the upstream gradient it was
-    handed or left two gradients sharing one array; ``ImportError`` with the install command if PyTorch is missing.
-    Returns True.
+    handed or left two gradients sharing one array; ``ImportError`` with the
+    install command if PyTorch is missing. Returns True.
     """
     torch = _import_torch()
     arrays = [_host(a) for a in arrays]
