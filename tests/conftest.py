@@ -1,5 +1,18 @@
 """Shared test set-up: hypothesis profiles and the GPU array module.
 
+Hypothesis profiles (choose with HYPOTHESIS_PROFILE; the default is ``ci``
+when the CI variable is set, else ``dev``):
+
+    ci        derandomized (the same examples on every run), 50 examples per
+              property, no example database
+    dev       10 random examples per property: a quick run while editing
+    thorough  200 random examples per property, failures remembered in the
+              example database: HYPOTHESIS_PROFILE=thorough pytest
+
+No profile has a deadline: how long an example takes is not what the tests
+check. A property that is heavy may ask for fewer examples with its own
+@settings, saying why.
+
 Every op test runs on 'cpu' (NumPy) and on 'gpu'. Without CuPy and a CUDA
 device, 'gpu' is minigrad.testing.fake_cupy: a CPU stand-in whose arrays
 refuse NumPy functions and implicit conversion, so any NumPy call that leaks
@@ -13,10 +26,10 @@ from hypothesis import HealthCheck, settings
 from minigrad import backend
 from minigrad.testing import fake_cupy
 
-settings.register_profile("ci", derandomize=True, deadline=None, database=None, max_examples=25,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None, max_examples=10,
-                          suppress_health_check=[HealthCheck.too_slow])
+UNTIMED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", derandomize=True, database=None, max_examples=50, **UNTIMED)
+settings.register_profile("dev", max_examples=10, **UNTIMED)
+settings.register_profile("thorough", max_examples=200, **UNTIMED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 

@@ -2,18 +2,20 @@
 in minigrad.reference, and float64 finite differences; padding strings, groups,
 dilation, unbatched inputs, empty batches, the memory budget; clear errors.
 
-Geometry comes from ``cases()``: batch 1–3, 1–3 groups of 1–3 channels each,
-H and W 1–10 drawn independently, kernel 1–4, stride 1–3, padding 0–2 and
-dilation 1–3 per axis, including sizes where the window does not tile the
-padded input. Every input is also tried in four memory layouts (``LAYOUTS``):
-contiguous, transposed (all axes reversed in memory), sliced (every other
-element of a larger array) and reversed (negative strides); the output goes
-through the same view, so the gradient reaching the op is laid out alike. The
-channel-major layout conv2d itself hands on is read by a second conv2d.
-Gradient checks use smaller cases, since each runs two forwards per element.
+Geometry comes from ``conv_geometry()`` in minigrad.testing.strategies: batch
+1–3, 1–3 groups of 1–3 channels each, H and W 1–10 drawn independently, kernel
+1–4, stride 1–3, padding 0–2 and dilation 1–3 per axis, including sizes where
+the window does not tile the padded input. Every input is also tried in four
+of the memory layouts of minigrad.testing.layouts, here made by views inside
+the graph (``LAYOUTS``): contiguous, transposed (all axes reversed in memory),
+strided (every other element of a larger array) and reversed (negative
+strides); the output goes through the same view, so the gradient reaching the
+op is laid out alike. The channel-major layout conv2d itself hands on is read
+by a second conv2d. Gradient checks (at gradcheck's defaults, rtol 1e-5 and
+atol 1e-6) use smaller cases, since each runs two forwards per element.
 """
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -28,105 +30,40 @@ from minigrad import Tensor, nn
 from minigrad.ops import conv
 from minigrad.reference import conv2d_naive, fold_naive, unfold_naive
 from minigrad.testing import compare_with_torch, gradcheck
+from minigrad.testing.strategies import ConvGeometry, conv_geometry
 from helpers import DEVICES, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
 devices = pytest.mark.parametrize("device", DEVICES)
-GRADCHECK = dict(rtol=1e-5, atol=1e-6)  # float64 central differences
 
 
 # ----- geometry ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Case:
-    """One valid convolution: input (n, c, h, w), weight (out_channels, c/groups, *kernel)."""
-
-    n: int
-    c: int
-    h: int
-    w: int
-    out_channels: int
-    kernel: tuple
-    stride: tuple = (1, 1)
-    padding: tuple = (0, 0)
-    dilation: tuple = (1, 1)
-    groups: int = 1
-
-    @property
-    def input_shape(self):
-        return (self.n, self.c, self.h, self.w)
-
-    @property
-    def weight_shape(self):
-        return (self.out_channels, self.c // self.groups) + self.kernel
-
-    @property
-    def cols_shape(self):
-        """unfold's output (N, C·KH·KW, L)."""
-        oh, ow = self.out_size
-        return (self.n, self.c * self.kernel[0] * self.kernel[1], oh * ow)
-
-    @property
-    def out_size(self):
-        return F.conv_output_size((self.h, self.w), self.kernel, self.stride, self.padding,
-                                  self.dilation)
-
-    @property
-    def window(self):
-        """unfold's / fold's arguments after the first, in PyTorch's order."""
-        return self.kernel, self.dilation, self.padding, self.stride
-
-    @property
-    def conv(self):
-        """conv2d's arguments after the bias."""
-        return self.stride, self.padding, self.dilation, self.groups
-
-
-@st.composite
-def _axis(draw, max_size, max_kernel, max_stride, max_padding, max_dilation):
-    """(size, kernel, stride, padding, dilation) along one axis, the dilated kernel
-    d·(k − 1) + 1 within size + 2·padding."""
-    size = draw(st.integers(1, max_size))
-    padding = draw(st.integers(0, max_padding))
-    dilation = draw(st.integers(1, max_dilation))
-    kernel = draw(st.integers(1, min(max_kernel, (size + 2 * padding - 1) // dilation + 1)))
-    return size, kernel, draw(st.integers(1, max_stride)), padding, dilation
-
-
-@st.composite
-def cases(draw, max_batch=3, max_groups=3, max_group_channels=3, max_size=10, max_kernel=4,
-          max_stride=3, max_padding=2, max_dilation=3):
-    """Valid conv2d geometry; shrinks towards one 1×1 image, kernel 1, no groups."""
-    h, kh, sh, ph, dh = draw(_axis(max_size, max_kernel, max_stride, max_padding, max_dilation))
-    w, kw, sw, pw, dw = draw(_axis(max_size, max_kernel, max_stride, max_padding, max_dilation))
-    groups = draw(st.integers(1, max_groups))
-    c, o = (groups * draw(st.integers(1, max_group_channels)) for _ in range(2))
-    return Case(draw(st.integers(1, max_batch)), c, h, w, o, (kh, kw), (sh, sw), (ph, pw),
-                (dh, dw), groups)
-
-
-small_cases = cases(max_batch=2, max_groups=2, max_group_channels=2, max_size=6, max_kernel=3)
+small_cases = conv_geometry(max_batch=2, max_groups=2, max_group_channels=2, max_size=6,
+                            max_kernel=3)
 
 # Always tried as well as the drawn ones: the largest sizes with strides that do not tile,
 # a kernel reaching into both paddings, a 1-pixel-high image, stride 1 with and without
 # padding, dilation, grouped and depthwise convolutions.
-BIG = Case(3, 4, 12, 11, 4, kernel=(5, 3), stride=(3, 2), padding=(2, 1))
-TIGHT = Case(2, 3, 2, 3, 2, kernel=(5, 4), stride=(2, 1), padding=(2, 1))
-FLAT = Case(1, 2, 1, 12, 3, kernel=(1, 5), stride=(1, 3), padding=(0, 2))
-WIDE = Case(2, 3, 7, 9, 4, kernel=(3, 5), padding=(1, 2))
-UNPADDED = Case(2, 2, 5, 4, 3, kernel=(2, 3))
-DILATED = Case(2, 2, 9, 8, 3, kernel=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(3, 2))
-GROUPED = Case(2, 6, 7, 6, 4, kernel=(3, 3), stride=(1, 2), padding=(1, 1), groups=2)
-DEPTHWISE = Case(2, 3, 6, 7, 6, kernel=(3, 2), padding=(1, 1), dilation=(2, 1), groups=3)
-SMALL = Case(2, 2, 6, 5, 2, kernel=(3, 3), stride=(3, 2), padding=(1, 2), dilation=(1, 2),
-             groups=2)
+BIG = ConvGeometry(3, 4, 12, 11, 4, kernel=(5, 3), stride=(3, 2), padding=(2, 1))
+TIGHT = ConvGeometry(2, 3, 2, 3, 2, kernel=(5, 4), stride=(2, 1), padding=(2, 1))
+FLAT = ConvGeometry(1, 2, 1, 12, 3, kernel=(1, 5), stride=(1, 3), padding=(0, 2))
+WIDE = ConvGeometry(2, 3, 7, 9, 4, kernel=(3, 5), padding=(1, 2))
+UNPADDED = ConvGeometry(2, 2, 5, 4, 3, kernel=(2, 3))
+DILATED = ConvGeometry(2, 2, 9, 8, 3, kernel=(3, 2), stride=(2, 1), padding=(1, 0),
+                       dilation=(3, 2))
+GROUPED = ConvGeometry(2, 6, 7, 6, 4, kernel=(3, 3), stride=(1, 2), padding=(1, 1), groups=2)
+DEPTHWISE = ConvGeometry(2, 3, 6, 7, 6, kernel=(3, 2), padding=(1, 1), dilation=(2, 1),
+                         groups=3)
+SMALL = ConvGeometry(2, 2, 6, 5, 2, kernel=(3, 3), stride=(3, 2), padding=(1, 2),
+                     dilation=(1, 2), groups=2)
 
 LAYOUTS = {  # name: (storage made from an array, its view in minigrad, the same view in torch)
     "contiguous": (lambda a: a, lambda t: t, lambda t: t),
     "transposed": (lambda a: a.T.copy(), lambda t: t.T,
                    lambda t: t.permute(*reversed(range(t.ndim)))),
-    "sliced": (lambda a: np.repeat(a, 2, axis=-1), lambda t: t[..., ::2], lambda t: t[..., ::2]),
+    "strided": (lambda a: np.repeat(a, 2, axis=-1), lambda t: t[..., ::2], lambda t: t[..., ::2]),
     "reversed": (lambda a: a[..., ::-1].copy(), lambda t: t[..., ::-1], lambda t: t.flip(-1)),
 }
 layouts = st.sampled_from(sorted(LAYOUTS))
@@ -176,13 +113,13 @@ def compared(layout, fn, torch_fn, arrays, inputs, device, seed=0):
 def gradchecked(layout, fn, arrays, inputs, device):
     """gradcheck of fn, seeing ``layout``'s views of the arrays (float64 on ``device``)."""
     tensors = [on(device, a) for a in stored(layout, *arrays[:inputs]) + list(arrays[inputs:])]
-    return gradcheck(laid_out(layout, fn, "ours", inputs), *tensors, **GRADCHECK)
+    return gradcheck(laid_out(layout, fn, "ours", inputs), *tensors)
 
 
 # ----- unfold and fold -----------------------------------------------------------------------
 
 @devices
-@given(g=cases(), seed=seeds, layout=layouts)
+@given(g=conv_geometry(), seed=seeds, layout=layouts)
 @big_examples
 def test_unfold_matches_torch_and_the_naive_loops_exactly(device, g, seed, layout):
     x = _random(g.input_shape, seed)
@@ -195,7 +132,7 @@ def test_unfold_matches_torch_and_the_naive_loops_exactly(device, g, seed, layou
 
 
 @devices
-@given(g=cases(), seed=seeds, layout=layouts)
+@given(g=conv_geometry(), seed=seeds, layout=layouts)
 @big_examples
 def test_fold_matches_torch(device, g, seed, layout):
     cols = _random(g.cols_shape, seed)
@@ -211,7 +148,7 @@ def test_fold_matches_torch(device, g, seed, layout):
 
 @devices
 @dtypes
-@given(g=cases(), seed=seeds, layout=layouts)
+@given(g=conv_geometry(), seed=seeds, layout=layouts)
 @big_examples
 def test_unfold_and_fold_gradients_match_torch(device, dtype, g, seed, layout):
     x, cols = _random(g.input_shape, seed, dtype), _random(g.cols_shape, seed + 1, dtype)
@@ -223,7 +160,7 @@ def test_unfold_and_fold_gradients_match_torch(device, dtype, g, seed, layout):
 
 
 @devices
-@given(g=cases(), seed=seeds)
+@given(g=conv_geometry(), seed=seeds)
 @example(g=BIG, seed=0)
 @example(g=DILATED, seed=0)
 def test_fold_is_the_adjoint_of_unfold(device, g, seed):
@@ -259,7 +196,7 @@ def _conv_inputs(g, seed, dtype=np.float64, bias=True):
 
 
 @devices
-@given(g=cases(), seed=seeds)
+@given(g=conv_geometry(), seed=seeds)
 @example(g=BIG, seed=0)
 @example(g=DILATED, seed=0)
 @example(g=DEPTHWISE, seed=0)
@@ -272,7 +209,7 @@ def test_conv2d_matches_the_naive_loops(device, g, seed):
 
 @devices
 @dtypes
-@given(g=cases(), seed=seeds, layout=layouts)
+@given(g=conv_geometry(), seed=seeds, layout=layouts)
 @big_examples
 def test_conv2d_values_and_all_three_gradients_match_torch(device, dtype, g, seed, layout):
     """x and the weight in ``layout``, as is the output (and so the gradient conv2d receives)."""
@@ -283,7 +220,7 @@ def test_conv2d_values_and_all_three_gradients_match_torch(device, dtype, g, see
 
 @devices
 @dtypes
-@given(g=cases(), seed=seeds, layout=layouts)
+@given(g=conv_geometry(), seed=seeds, layout=layouts)
 @big_examples
 def test_conv2d_without_bias_matches_torch(device, dtype, g, seed, layout):
     assert compared(layout, lambda x, w: F.conv2d(x, w, None, *g.conv),
@@ -309,7 +246,7 @@ def test_conv2d_without_bias_gradients_match_finite_differences(device, g, seed,
 
 @devices
 @dtypes
-@given(g=cases(), seed=seeds)
+@given(g=conv_geometry(), seed=seeds)
 @example(g=GROUPED, seed=0)
 def test_a_conv2d_reads_the_channel_major_output_of_another(device, dtype, g, seed):
     """conv2d's output is (O, N, OH, OW) in memory, seen as (N, O, OH, OW); a second
@@ -342,7 +279,7 @@ def test_conv2d_gradient_only_for_the_inputs_that_ask(device):
 @st.composite
 def same_cases(draw):
     """Stride-1 geometry with any kernel (even ones too: an odd total padding) and dilation."""
-    g = draw(cases(max_kernel=5, max_stride=1, max_padding=0))
+    g = draw(conv_geometry(max_kernel=5, max_stride=1, max_padding=0))
     return g, draw(st.sampled_from(["same", "valid"]))
 
 
@@ -350,8 +287,8 @@ def same_cases(draw):
 @dtypes
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @given(case=same_cases(), seed=seeds)
-@example(case=(Case(2, 2, 5, 6, 3, kernel=(4, 3), dilation=(1, 3)), "same"), seed=0)
-@example(case=(Case(1, 2, 4, 4, 2, kernel=(2, 2), groups=2), "same"), seed=0)
+@example(case=(ConvGeometry(2, 2, 5, 6, 3, kernel=(4, 3), dilation=(1, 3)), "same"), seed=0)
+@example(case=(ConvGeometry(1, 2, 4, 4, 2, kernel=(2, 2), groups=2), "same"), seed=0)
 def test_padding_same_and_valid_match_torch(device, dtype, case, seed):
     g, padding = case
     arrays = _conv_inputs(g, seed, dtype)
@@ -368,7 +305,7 @@ def test_padding_same_and_valid_match_torch(device, dtype, case, seed):
 
 
 @devices
-@given(g=cases(max_batch=1), seed=seeds)
+@given(g=conv_geometry(max_batch=1), seed=seeds)
 @example(g=DEPTHWISE, seed=0)
 def test_unbatched_inputs_match_torch(device, g, seed):
     """(C, H, W) into conv2d and unfold, (C·KH·KW, L) into fold, as in PyTorch."""
@@ -388,8 +325,7 @@ def test_unbatched_inputs_match_torch(device, g, seed):
 @pytest.mark.parametrize("g", [BIG, GROUPED, DEPTHWISE], ids=["big", "grouped", "depthwise"])
 def test_an_empty_batch_works_as_in_torch(device, g):
     """N = 0: the output (0, O, OH, OW); backward gives zero weight and bias gradients."""
-    g = Case(0, *[getattr(g, name) for name in ("c", "h", "w", "out_channels", "kernel",
-                                                "stride", "padding", "dilation", "groups")])
+    g = replace(g, n=0)
     arrays = _conv_inputs(g, 0)
     assert compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, *g.conv),
                               lambda x, w, b: TF.conv2d(x, w, b, *g.conv), *arrays, device=device)
@@ -490,7 +426,7 @@ def test_conv_output_size_of_pairs_checks_them_as_conv2d_does():
         F.conv_output_size((3, 8), 2, stride=1.5)
 
 
-@given(g=cases(max_dilation=4))
+@given(g=conv_geometry(max_dilation=4))
 @example(g=DILATED)
 def test_conv_output_size_with_dilation_equals_torchs_output_shape(g):
     x, w = torch.empty(g.input_shape, device="meta"), torch.empty(g.weight_shape, device="meta")
@@ -522,8 +458,8 @@ def _u_bytes_per_image(g, itemsize=8):
 
 
 @devices
-@given(g=cases(max_batch=5), seed=seeds, data=st.data())
-@example(g=Case(5, 4, 6, 6, 2, kernel=(3, 3), padding=(1, 1), groups=2), seed=0, data=None)
+@given(g=conv_geometry(max_batch=5), seed=seeds, data=st.data())
+@example(g=ConvGeometry(5, 4, 6, 6, 2, kernel=(3, 3), padding=(1, 1), groups=2), seed=0, data=None)
 def test_a_batch_over_the_budget_is_convolved_in_chunks_with_the_same_result(device, g, seed,
                                                                             data):
     chunk = 2 if data is None else data.draw(st.integers(1, max(g.n - 1, 1)))
@@ -561,7 +497,7 @@ def test_chunks_keep_the_peak_memory_within_the_budget():
     """U of the whole batch is 6.5 MB; with a budget of one image's U (0.8 MB) the peak
     of forward + backward stays near two of them (U and dU of one chunk) plus the
     input- and output-sized arrays, while the plain path does hold the whole U."""
-    g = Case(8, 4, 32, 32, 1, kernel=(5, 5), padding=(2, 2))
+    g = ConvGeometry(8, 4, 32, 32, 1, kernel=(5, 5), padding=(2, 2))
     x, w, b = (Tensor(a, requires_grad=True) for a in _conv_inputs(g, 0))
     whole_u = g.n * _u_bytes_per_image(g)
 

@@ -3,7 +3,8 @@
 Every argument of cross_entropy, nll_loss and binary_cross_entropy_with_logits is
 drawn by hypothesis and compared with PyTorch on the same arrays: values and the
 gradients of the input and, where it requires grad, of the target; float64 tightly,
-float32 within float32 rounding, on 'cpu' and 'gpu'.
+float32 within float32 rounding, on 'cpu' and 'gpu', with the input and target stored
+in each of the memory layouts of minigrad.testing.layouts.
 """
 from dataclasses import dataclass
 
@@ -19,24 +20,28 @@ from minigrad import Tensor, backend
 from minigrad.ops import loss
 from minigrad.tensor import ShapeError
 from minigrad.testing import compare_with_torch, fake_cupy, gradcheck
+from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
 from helpers import DEVICES, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
 devices = pytest.mark.parametrize("device", DEVICES)
 TOLERANCES = {np.float64: (1e-12, 1e-14), np.float32: (1e-5, 1e-6)}  # float32: eps 1.2e-7
+layouts = st.sampled_from(LAYOUTS)
 
 
-def matches_torch(fn, torch_fn, x, target, device, target_grad=False, seed=0):
+def matches_torch(fn, torch_fn, x, target, device, target_grad=False, seed=0,
+                  layout="contiguous"):
     """``fn(input, target)`` against ``torch_fn`` on the same arrays: value and dtype,
     the input's gradient, and the target's when ``target_grad`` (a float target
-    that requires grad). Integer targets reach minigrad as arrays on ``device``."""
+    that requires grad). Integer targets reach minigrad as arrays on ``device``.
+    Our input and target are stored as ``layout``."""
     rtol, atol = TOLERANCES[x.dtype.type]
-    ours, theirs = on(device, x), torch.tensor(x, requires_grad=True)
+    ours, theirs = on(device, in_layout(x, layout)), torch.tensor(x, requires_grad=True)
     if target.dtype.kind == "f":
-        our_target = on(device, target, requires_grad=target_grad)
+        our_target = on(device, in_layout(target, layout), requires_grad=target_grad)
     else:
-        our_target = backend.to_device(target, device)
+        our_target = copy_to(in_layout(target, layout), device)
     their_target = torch.tensor(target, requires_grad=target_grad)
     out, expected = fn(ours, our_target), torch_fn(theirs, their_target)
     assert out.shape == tuple(expected.shape) and out.dtype == x.dtype
@@ -122,55 +127,57 @@ ALL_IGNORED = ("ignore:invalid value:RuntimeWarning",  # 'mean' of labels all ig
 @devices
 @dtypes
 @pytest.mark.filterwarnings(*ALL_IGNORED)
-@given(problem=problems(), seed=seeds)
-def test_cross_entropy_with_labels_matches_torch(device, dtype, problem, seed):
+@given(problem=problems(), seed=seeds, layout=layouts)
+def test_cross_entropy_with_labels_matches_torch(device, dtype, problem, seed, layout):
     """weight, ignore_index, reduction, label_smoothing, (C,) and (N, C, d1, …) inputs."""
     x, labels, weight = problem.arrays(seed, dtype)
     options = problem.options()
     assert matches_torch(
         lambda a, t: F.cross_entropy(a, t, **_weight_kwargs(weight, device), **options),
         lambda a, t: TF.cross_entropy(a, t, **_weight_kwargs(weight, device, True), **options),
-        x, labels, device, seed=seed)
+        x, labels, device, seed=seed, layout=layout)
 
 
 @devices
 @dtypes
-@given(problem=problems(ignore=False), seed=seeds)
+@given(problem=problems(ignore=False), seed=seeds, layout=layouts)
 def test_cross_entropy_with_probabilities_matches_torch_target_gradient_included(
-        device, dtype, problem, seed):
+        device, dtype, problem, seed, layout):
     x, target, weight = problem.arrays(seed, dtype, probabilities=True)
     options = problem.options()
     assert matches_torch(
         lambda a, t: F.cross_entropy(a, t, **_weight_kwargs(weight, device), **options),
         lambda a, t: TF.cross_entropy(a, t, **_weight_kwargs(weight, device, True), **options),
-        x, target, device, target_grad=True, seed=seed)
+        x, target, device, target_grad=True, seed=seed, layout=layout)
 
 
 @devices
 @dtypes
 @pytest.mark.filterwarnings(*ALL_IGNORED)
-@given(problem=problems(), seed=seeds)
-def test_nll_loss_matches_torch(device, dtype, problem, seed):
+@given(problem=problems(), seed=seeds, layout=layouts)
+def test_nll_loss_matches_torch(device, dtype, problem, seed, layout):
     x, labels, weight = problem.arrays(seed, dtype)
     log_probs = torch.log_softmax(torch.from_numpy(x), min(1, x.ndim - 1)).numpy()
     options = problem.options(with_smoothing=False)
     assert matches_torch(
         lambda a, t: loss.nll_loss(a, t, **_weight_kwargs(weight, device), **options),
         lambda a, t: TF.nll_loss(a, t, **_weight_kwargs(weight, device, True), **options),
-        log_probs, labels, device, seed=seed)
+        log_probs, labels, device, seed=seed, layout=layout)
 
 
 @devices
-@given(problem=problems(), seed=seeds, probabilities=st.booleans())
-def test_cross_entropy_gradients_match_finite_differences(device, problem, seed, probabilities):
+@given(problem=problems(), seed=seeds, probabilities=st.booleans(), layout=layouts)
+def test_cross_entropy_gradients_match_finite_differences(device, problem, seed, probabilities,
+                                                          layout):
     """Of the logits, and of the probabilities when the target is a distribution."""
     x, target, weight = problem.arrays(seed, np.float64, probabilities)
     assume(probabilities or (target != problem.options().get("ignore_index", -100)).any())
     options = problem.options() if not probabilities else dict(problem.options(),
                                                                ignore_index=-100)
+    x, target = in_layout(x, layout), in_layout(target, layout)
     inputs = [on(device, x), on(device, target) if probabilities else target]
     assert gradcheck(lambda a, t: F.cross_entropy(a, t, **_weight_kwargs(weight, device),
-                                                  **options), *inputs, rtol=1e-5, atol=1e-6)
+                                                  **options), *inputs)
 
 
 # ----- empty batches, label forms, stability -----------------------------------------------
@@ -348,9 +355,9 @@ def bce_problems(draw):
 
 @devices
 @dtypes
-@given(problem=bce_problems(), seed=seeds, target_grad=st.booleans())
+@given(problem=bce_problems(), seed=seeds, target_grad=st.booleans(), layout=layouts)
 def test_binary_cross_entropy_with_logits_matches_torch(device, dtype, problem, seed,
-                                                        target_grad):
+                                                        target_grad, layout):
     """weight, pos_weight, reduction, and the target's gradient when it requires one."""
     shape, weight_shape, pos_weight_shape, reduction = problem
     rng = np.random.default_rng(seed)
@@ -362,11 +369,10 @@ def test_binary_cross_entropy_with_logits_matches_torch(device, dtype, problem, 
     assert matches_torch(
         lambda a, t: F.binary_cross_entropy_with_logits(a, t, reduction=reduction, **ours),
         lambda a, t: TF.binary_cross_entropy_with_logits(a, t, reduction=reduction, **theirs),
-        x, target, device, target_grad=target_grad, seed=seed)
+        x, target, device, target_grad=target_grad, seed=seed, layout=layout)
     assert gradcheck(lambda a, t: F.binary_cross_entropy_with_logits(
         a, t, reduction=reduction, **{k: v.astype(np.float64) for k, v in ours.items()}),
-        on(device, x.astype(np.float64)), on(device, target.astype(np.float64)),
-        rtol=1e-5, atol=1e-6)
+        *[on(device, in_layout(a.astype(np.float64), layout)) for a in (x, target)])
 
 
 @devices
@@ -398,16 +404,16 @@ def test_binary_cross_entropy_with_logits_is_stable_for_huge_logits(device, pos_
 @devices
 @dtypes
 @given(shape=st.lists(st.integers(0, 5), min_size=1, max_size=3), dim_seed=st.integers(0, 5),
-       seed=seeds, scale=st.sampled_from([1.0, 30.0]))
-def test_log_softmax_matches_torch(device, dtype, shape, dim_seed, seed, scale):
+       seed=seeds, scale=st.sampled_from([1.0, 30.0]), layout=layouts)
+def test_log_softmax_matches_torch(device, dtype, shape, dim_seed, seed, scale, layout):
     """Any dim, negative too; axes of size 0 included (the result is empty)."""
     dim = dim_seed % len(shape) - (len(shape) if dim_seed >= 3 else 0)
     x = (scale * np.random.default_rng(seed).standard_normal(shape)).astype(dtype)
+    x = in_layout(x, layout)
     assert compare_with_torch(lambda x: F.log_softmax(x, dim),
                               lambda x: torch.log_softmax(x, dim), x, device=device)
     if x.size:
-        assert gradcheck(lambda x: F.log_softmax(x, dim), on(device, x.astype(np.float64)),
-                         rtol=1e-5, atol=1e-6)
+        assert gradcheck(lambda x: F.log_softmax(x, dim), on(device, x))
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
@@ -429,12 +435,12 @@ linear_shapes = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 6
 @devices
 @dtypes
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
-@given(shape=linear_shapes, seed=seeds)
-def test_linear_matches_torch(device, dtype, bias, shape, seed):
+@given(shape=linear_shapes, seed=seeds, layout=layouts)
+def test_linear_matches_torch(device, dtype, bias, shape, seed, layout):
     n, fan_in, fan_out = shape
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal((n, fan_in)), rng.standard_normal((fan_out, fan_in))]
     arrays += [rng.standard_normal(fan_out)] if bias else []
-    arrays = [a.astype(dtype) for a in arrays]
+    arrays = [in_layout(a.astype(dtype), layout) for a in arrays]
     assert compare_with_torch(F.linear, TF.linear, *arrays, device=device)
-    assert gradcheck(F.linear, *[on(device, a.astype(np.float64)) for a in arrays])
+    assert gradcheck(F.linear, *[on(device, a) for a in arrays])

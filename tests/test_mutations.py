@@ -10,6 +10,13 @@ patching; the engine never patches itself):
                      back over broadcast axes
     fold-assign      conv's _fold assigns overlapping patch entries instead of adding
                      them (conv2d's backward, and fold itself)
+    grad-alias       a leaf keeps the first gradient that reaches it as its .grad
+                     instead of a copy: the caller's seed, or an array an op handed
+                     to several inputs, then changes under the next += (the
+                     accumulation in tensor._accumulate)
+    rectifier-kink   Rectifier takes its mask from x ≥ 0: the gradient passes at x = 0
+    affine-bias-rows Affine sums the bias gradient over the first dim only, not over
+                     every leading dim of a (*, in) input
     maxpool-last     max pooling's window scan (_window_max) compares with ≥ instead
                      of >: a tie goes to the last maximum in the window, not the first
     adam-no-bias     Adam without bias correction
@@ -24,6 +31,7 @@ Mutants that change a line of the engine are made from its source (``mutated``):
 if the engine is rewritten so that the line is gone, the test says so and the
 mutant needs updating.
 """
+import importlib
 import inspect
 import textwrap
 from contextlib import contextmanager
@@ -37,7 +45,7 @@ from hypothesis import Phase, settings
 
 import minigrad.functional as F
 from minigrad import backend, nn, optim
-from minigrad.ops import conv, elementwise, pool
+from minigrad.ops import conv, elementwise, linalg, pool
 from minigrad.testing import compare_with_torch, gradcheck
 from helpers import DEVICES, on
 
@@ -45,6 +53,9 @@ import test_conv
 import test_nn_optim
 import test_ops_basic
 import test_pool
+import test_tensor
+
+tape = importlib.import_module("minigrad.tensor")  # the module; minigrad.tensor is a function
 
 
 # ----- making mutants --------------------------------------------------------------------------
@@ -78,6 +89,11 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "exp-sign": (elementwise.Exp, "backward", negated),
     "add-unbroadcast": (elementwise.Add, "backward", lambda original: without_unbroadcast),
     "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
+    "grad-alias": (tape, "_accumulate", lambda f: mutated(f, "grad.copy()", "grad")),
+    "rectifier-kink": (elementwise.Rectifier, "forward",
+                       lambda f: mutated(f, "y != 0", "x >= 0")),
+    "affine-bias-rows": (linalg.Affine, "backward", lambda f: mutated(
+        f, "grad_bias = grad_rows.sum(axis=0)", "grad_bias = grad_out.sum(axis=0)")),
     "maxpool-last": (pool, "_window_max", lambda f: mutated(f, " > ", " >= ")),
     "adam-no-bias": (optim.Adam, "step", lambda f: mutated(
         f, 't, m, v = state["step"], ', 't, m, v = state["step"] + 10**9, ')),
@@ -109,6 +125,7 @@ def _conv(stride):
 
 
 CONV_INPUTS = (_uniform((2, 2, 6, 5)), _uniform((3, 2, 3, 3), 1), _uniform((3,), 2))
+LINEAR_INPUTS = (_uniform((2, 3, 4)), _uniform((5, 4), 1), _uniform((5,), 2))  # x (*, in)
 
 
 def gradchecked(fn, *arrays):
@@ -151,6 +168,13 @@ PUBLIC_CHECKS = {  # (mutant, checker): check(device), passing on the real engin
     ("fold-assign", "compare_with_torch on fold"): compared(
         lambda u: F.fold(u, (5, 4), 3, 1, 1), lambda u: TF.fold(u, (5, 4), 3, padding=1),
         _uniform((1, 9, 20))),
+    ("grad-alias", "gradcheck"): gradchecked(F.add, _uniform((2, 3)), _uniform((2, 3), 1)),
+    ("grad-alias", "compare_with_torch"): compared(F.add, torch.add, _uniform((2, 3)),
+                                                   _uniform((2, 3), 1)),
+    ("rectifier-kink", "compare_with_torch"): compared(F.relu, torch.relu,
+                                                       np.array([-1.0, 0.0, 2.0, 0.0])),
+    ("affine-bias-rows", "gradcheck"): gradchecked(F.linear, *LINEAR_INPUTS),
+    ("affine-bias-rows", "compare_with_torch"): compared(F.linear, TF.linear, *LINEAR_INPUTS),
     ("maxpool-last", "compare_with_torch"): compared(
         lambda x: F.max_pool2d(x, 3, 1), lambda x: TF.max_pool2d(x, 3, 1), _tied((2, 2, 6, 7))),
     ("maxpool-last", "compare_with_torch, 2×2"): compared(
@@ -182,6 +206,16 @@ def test_tie_mutants_are_invisible_without_ties(kernel, stride):
                                   lambda t: TF.max_pool2d(t, kernel, stride), x)
 
 
+def test_the_kink_mutant_is_invisible_off_the_kink():
+    """Away from 0 both conventions for relu's gradient agree, and at 0 relu has no
+    derivative for finite differences to measure; only inputs that are exactly 0,
+    compared with PyTorch, pin the convention."""
+    x = np.array([-1.5, -0.2, 0.3, 2.0])
+    with planted("rectifier-kink"):
+        assert gradcheck(F.relu, x)
+        assert compare_with_torch(F.relu, torch.relu, x)
+
+
 # ----- the project's own property tests --------------------------------------------------------
 
 def run_quickly(test, **arguments):
@@ -202,6 +236,9 @@ PROPERTY_TESTS = [  # (mutant, test, its other arguments)
     ("add-unbroadcast", test_ops_basic.test_binary_ops_broadcast, dict(op="add")),
     ("fold-assign", test_conv.test_conv2d_gradients_match_finite_differences, {}),
     ("fold-assign", test_conv.test_fold_matches_torch, {}),
+    ("grad-alias", test_tensor.test_leaf_gradients_never_share_an_array, {}),
+    ("rectifier-kink", test_ops_basic.test_relu_passes_nan_and_infinities_as_torch, {}),
+    ("affine-bias-rows", test_ops_basic.test_linear, {}),
     ("maxpool-last", test_pool.test_max_pool2d_ties_match_torch, dict(kernel=3, stride=1)),
     ("maxpool-last", test_pool.test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum,
      dict(kernel=3)),

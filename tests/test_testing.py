@@ -8,6 +8,10 @@
    to install PyTorch when it is missing.
 4. The strategies only produce what they promise (valid geometry, no ties, no kinks,
    shapes that broadcast), and their failures shrink to a call you can paste.
+5. Memory layouts: the same values stored contiguous, transposed, channel-major, strided
+   or reversed; the strategies draw them all, the checkers and ``on`` keep them on either
+   device, and an op that is right only for contiguous inputs is caught.
+6. The hypothesis profiles are the ones the README documents.
 """
 import re
 import subprocess
@@ -19,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import Phase, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 import minigrad.functional as F
@@ -27,6 +31,7 @@ from minigrad import Tensor, backend
 from minigrad.tensor import Function
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing import strategies as S
+from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout, layout_of
 from helpers import DEVICES, host, on
 
 
@@ -215,7 +220,7 @@ def test_gradcheck_failure_names_input_index_both_values_and_shapes(device):
     # What gradcheck must find: analytic g·2x², numeric g·3x², g from seed 0.
     upstream = np.random.default_rng(0).standard_normal((4, 3))
     analytic, numeric = upstream * 2 * x**2, upstream * 3 * x**2
-    excess = np.abs(analytic - numeric) - (1e-5 + 1e-3 * np.abs(numeric))
+    excess = np.abs(analytic - numeric) - (1e-6 + 1e-5 * np.abs(numeric))  # the defaults
     worst = np.unravel_index(excess.argmax(), x.shape)
 
     with pytest.raises(AssertionError) as failure:
@@ -255,6 +260,28 @@ def test_gradcheck_reports_a_gradient_of_the_wrong_shape(device):
                                              r"of shape \(2, 3\) for an input of shape \(3,\)"
                                              r".*unbroadcast"):
         gradcheck(lambda a, b: AddWithoutUnbroadcast.apply(a, b), a, b)
+
+
+class DoubleInPlace(Function):
+    """y = 2x.   dy/dx = 2, computed by doubling grad_out in place: the right numbers,
+    written into an array that belongs to whoever called backward."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_out):
+        grad_out *= 2
+        return (grad_out,)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_checkers_catch_a_backward_that_writes_into_grad_out(device):
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    assert compare_with_torch(lambda t: 2 * t, lambda t: 2 * t, x, device=device)
+    with pytest.raises(AssertionError, match="gradcheck: backward changed the upstream gradient"):
+        gradcheck(DoubleInPlace.apply, on(device, x))
+    with pytest.raises(AssertionError, match="compare_with_torch: backward changed the upstream"):
+        compare_with_torch(DoubleInPlace.apply, lambda t: 2 * t, x, device=device)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -308,10 +335,34 @@ def test_gradcheck_refuses_what_it_cannot_check():
         gradcheck(lambda x: Tensor(x.data.astype(np.float32)), np.ones(3))
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gradcheck_upstream_gradient_depends_on_the_seed_only(seed):
-    x = np.random.default_rng(5).standard_normal((2, 3))
-    assert gradcheck(lambda t: F.log_softmax(t), x, seed=seed)
+class Recorder(Function):
+    """y = x.   dy/dx = 1; backward also keeps a host copy of each upstream gradient."""
+
+    seen = []
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_out):
+        Recorder.seen.append(host(grad_out))
+        return (grad_out,)
+
+
+def upstream_gradient(x, device, seed):
+    """The upstream gradient gradcheck sends into backward (its forwards only run no_grad)."""
+    Recorder.seen.clear()
+    assert gradcheck(Recorder.apply, on(device, x), seed=seed)
+    (grad,) = Recorder.seen
+    return grad
+
+
+def test_gradcheck_upstream_gradient_depends_on_the_seed_only():
+    x, y = np.zeros((2, 3)), np.random.default_rng(5).standard_normal((2, 3))
+    first = upstream_gradient(x, "cpu", seed=0)
+    np.testing.assert_array_equal(first, np.random.default_rng(0).standard_normal((2, 3)))
+    np.testing.assert_array_equal(upstream_gradient(y, "gpu", seed=0), first)  # not the data
+    other = upstream_gradient(x, "cpu", seed=1)
+    assert not np.any(np.isclose(other, first))                               # the seed
 
 
 # ----- 3. compare_with_torch -------------------------------------------------------------------
@@ -376,29 +427,43 @@ def meta(shape):
 
 
 @given(g=S.conv_geometry())
-def test_conv_geometry_is_valid_and_matches_torchs_output_shape(g):
-    oh, ow = g.out_size
-    assert oh >= 1 and ow >= 1
-    expected = TF.conv2d(meta(g.input_shape), meta(g.weight_shape), stride=g.stride,
-                         padding=g.padding).shape
-    assert (g.n, g.out_channels, oh, ow) == tuple(expected)
-    assert F.conv2d(Tensor(np.zeros(g.input_shape)), Tensor(np.zeros(g.weight_shape)),
-                    stride=g.stride, padding=g.padding).shape == tuple(expected)
+def test_conv_geometry_is_valid(g):
+    """PyTorch accepts every drawn geometry and makes at least a 1×1 output of the size the
+    geometry states (conv_output_size itself is tested against PyTorch in test_conv)."""
+    expected = TF.conv2d(meta(g.input_shape), meta(g.weight_shape), None, *g.conv).shape
+    assert (g.n, g.out_channels) + g.out_size == tuple(expected)
+    assert min(g.out_size) >= 1
+    assert TF.unfold(meta(g.input_shape), *g.window).shape == g.cols_shape
 
 
-def test_conv_geometry_includes_strides_that_do_not_divide():
+def test_conv_geometry_includes_windows_that_do_not_tile_dilation_and_groups():
     no_shrink = settings(database=None, max_examples=500, phases=[Phase.generate])
-    g = find(S.conv_geometry(), lambda g: (g.h + 2 * g.padding[0] - g.kernel[0]) % g.stride[0] != 0
-             and g.padding[1] > 0, settings=no_shrink)
-    assert g.out_size[0] >= 1
+
+    def spare_rows(g):
+        """Padded rows the last window leaves over: 0 when the windows tile the input."""
+        span = g.dilation[0] * (g.kernel[0] - 1) + 1
+        return (g.h + 2 * g.padding[0] - span) % g.stride[0]
+
+    g = find(S.conv_geometry(), lambda g: spare_rows(g) and g.padding[1] > 0
+             and g.dilation[0] > 1 and g.kernel[0] > 1 and g.groups > 1, settings=no_shrink)
+    assert g.out_size[0] >= 1 and g.c % g.groups == 0 and g.out_channels % g.groups == 0
 
 
 @given(g=S.pool_geometry())
-def test_pool_geometry_is_valid_and_matches_torchs_output_shape(g):
-    assert 1 <= g.kernel[0] <= g.h and 1 <= g.kernel[1] <= g.w and min(g.stride) >= 1
-    expected = TF.max_pool2d(meta(g.input_shape), g.kernel, g.stride).shape
-    assert (g.n, g.c) + g.out_size == tuple(expected)
-    assert F.max_pool2d(Tensor(np.zeros(g.input_shape)), g.kernel, g.stride).shape == tuple(expected)
+def test_pool_geometry_is_valid(g):
+    """PyTorch accepts every drawn geometry and makes an output of the size it states
+    (max_pool2d's own shapes are tested against PyTorch in test_pool)."""
+    expected = TF.max_pool2d(meta(g.input_shape), **g.max_args).shape
+    assert (g.n, g.c) + g.out_size == tuple(expected) and min(g.out_size) >= 1
+    if g.dilation == (1, 1):                             # avg_pool2d has no dilation
+        assert TF.avg_pool2d(meta(g.input_shape), **g.avg_args).shape == expected
+
+
+def test_pool_geometry_includes_padding_dilation_and_ceil_mode():
+    no_shrink = settings(database=None, max_examples=500, phases=[Phase.generate])
+    g = find(S.pool_geometry(), lambda g: g.ceil_mode and min(g.padding) > 0
+             and g.dilation[0] > 1 and g.stride[1] < g.kernel_size[1], settings=no_shrink)
+    assert min(g.out_size) >= 1
 
 
 @given(pair=S.broadcastable_shapes())
@@ -439,6 +504,9 @@ def test_tensors_on_a_device(device, data):
     assert t.dtype == np.float32
     u = data.draw(S.tensors(values=S.untied_arrays((3, 3)), device=device, requires_grad=False))
     assert u.shape == (3, 3) and not u.requires_grad and len(np.unique(host(u))) == 9
+    layout = data.draw(st.sampled_from(LAYOUTS))
+    v = data.draw(S.tensors((2, 3, 2), device=device, layouts=[layout]))
+    assert layout_of(v.data) == layout                   # kept on the way to the device
 
 
 def failing_example(test, **names):
@@ -474,10 +542,159 @@ def test_a_geometry_failure_shrinks_to_a_pasteable_geometry():
     g = arguments["g"]
     assert g.out_size == (3, 1), printed                       # just over the limit
     assert (g.n, g.c, g.w, g.out_channels) == (1, 1, 1, 1), printed  # and nothing else
-    assert g.kernel == (1, 1) and g.stride == (1, 1), printed
+    assert g.kernel == (1, 1) and g.stride == (1, 1) and g.dilation == (1, 1), printed
+    assert g.groups == 1, printed
 
 
-# ----- 5. the custom-op example ----------------------------------------------------------------
+# ----- 5. memory layouts -----------------------------------------------------------------------
+
+def long_strides(array):
+    """The strides of the axes longer than 1 (the others' strides never matter)."""
+    return [stride for stride, side in zip(array.strides, array.shape) if side > 1]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@given(shape=S.shapes(min_dims=0, max_dims=4), dtype=st.sampled_from([np.float64, np.int64]))
+def test_in_layout_keeps_the_values_and_makes_the_layout(device, layout, shape, dtype):
+    original = backend.to_device(np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape), device)
+    stored = in_layout(original, layout)
+    assert backend.device_of(stored) == device and stored.dtype == dtype
+    np.testing.assert_array_equal(host(stored), host(original))
+    original[...] = -1                                   # a copy: the original is not shared
+    assert not np.any(host(stored) == -1)
+    if len(shape) >= 3 and min(shape) > 1:               # every layout tells itself apart
+        assert layout_of(stored) == layout
+    again = copy_to(stored)                              # the layout it sees is the one it makes
+    assert long_strides(again) == long_strides(stored)
+    stored[...] = -2                                     # and a copy again
+    assert not np.any(host(again) == -2)
+
+
+def test_the_layouts_have_the_strides_they_promise():
+    a = np.arange(24.0).reshape(2, 3, 4)
+    assert in_layout(a, "contiguous").strides == (96, 32, 8)
+    assert in_layout(a, "transposed").strides == (8, 16, 48)
+    assert in_layout(a, "channel-major").strides == (32, 64, 8)
+    assert in_layout(a, "strided").strides == (2 * 96 * 2 * 2, 2 * 32 * 2, 2 * 8)
+    assert in_layout(a, "reversed").strides == (-96, -32, -8)
+    buffer = in_layout(a, "strided").base                 # what the view skips is NaN
+    assert buffer.shape == (4, 6, 8) and np.isnan(buffer).sum() == buffer.size - a.size
+    with pytest.raises(ValueError, match="layout must be one of"):
+        in_layout(a, "diagonal")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("device", DEVICES)
+def test_copy_to_keeps_the_layout_across_devices_and_dtypes(device, layout):
+    a = in_layout(np.arange(24.0).reshape(2, 3, 4), layout)
+    moved = copy_to(a, device, np.float32)
+    assert backend.device_of(moved) == device and moved.dtype == np.float32
+    assert layout_of(moved) == layout and layout_of(copy_to(moved, "cpu")) == layout
+    np.testing.assert_array_equal(host(moved), a)
+    assert layout_of(on(device, a).data) == layout       # the tests' own helper, too
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_strategies_draw_every_layout_with_the_same_values(layout):
+    no_shrink = settings(database=None, max_examples=200, phases=[Phase.generate])
+    shape = (2, 3, 4)
+    for strategy in (S.arrays(shape), S.away_from_zero(shape), S.untied_arrays(shape),
+                     S.arrays(shape, elements=st.floats(-1, 1))):
+        assert layout_of(find(strategy, lambda a: layout_of(a) == layout, settings=no_shrink))
+    for builder in (S.uniform_array, S.away_from_zero_array, S.untied_array):
+        np.testing.assert_array_equal(builder(shape, 7, layout=layout), builder(shape, 7))
+
+
+@settings(max_examples=20)
+@given(x=S.arrays(S.shapes(), layouts=["contiguous"]),
+       t=S.tensors((3, 4), device="gpu", layouts=["contiguous"]))
+def test_layouts_contiguous_turns_the_draw_off(x, t):
+    assert x.flags.c_contiguous and t.data.flags.c_contiguous
+
+
+def test_the_strategies_refuse_an_unknown_layout():
+    with pytest.raises(ValueError, match="layouts must be a non-empty selection"):
+        S.arrays((2, 2), layouts=["sideways"])
+    with pytest.raises(ValueError, match="layouts must be a non-empty selection"):
+        S.untied_arrays((2, 2), layouts=[])
+
+
+class LayoutSpy(Function):
+    """y = x.   dy/dx = 1; forward notes the layout it was handed."""
+
+    seen = []
+
+    def forward(self, x):
+        LayoutSpy.seen.append(layout_of(x))
+        return x * 1
+
+    def backward(self, grad_out):
+        return (grad_out,)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_checkers_hand_the_op_its_input_in_the_callers_layout(device, layout):
+    x = in_layout(np.linspace(-1, 1, 24).reshape(2, 3, 4).astype(np.float32), layout)
+    LayoutSpy.seen.clear()
+    assert gradcheck(LayoutSpy.apply, on(device, x))     # float32 → float64, layout kept
+    assert gradcheck(LayoutSpy.apply, backend.to_device(x, "cpu"))
+    assert compare_with_torch(LayoutSpy.apply, lambda t: t * 1, x, device=device)
+    assert set(LayoutSpy.seen) == {layout}
+
+
+class PairSum(Function):
+    """y[i] = x[i] + x[i + 1].   dy/dx: each x[j] feeds y[j − 1] and y[j].
+
+    A planted bug: the forward reads x's windows with stride tricks that assume a
+    contiguous array, so it is right only for contiguous inputs."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        windows = xp.lib.stride_tricks.as_strided(x, (x.shape[0] - 1, 2), (x.itemsize,) * 2)
+        return windows.sum(axis=1)
+
+    def backward(self, grad_out):
+        xp = backend.get_array_module(grad_out)
+        grad = xp.zeros(grad_out.shape[0] + 1, dtype=grad_out.dtype)
+        grad[:-1] += grad_out
+        grad[1:] += grad_out
+        return (grad,)
+
+
+def test_an_op_right_only_for_contiguous_inputs_is_caught_and_printed_with_its_layout():
+    def pair_sum_matches_torch(x):
+        compare_with_torch(PairSum.apply, lambda t: t[:-1] + t[1:], x)
+
+    vectors = S.shapes(min_dims=1, max_dims=1, min_side=2)
+    settings(database=None, max_examples=50)(given(x=S.arrays(vectors, layouts=["contiguous"]))(
+        pair_sum_matches_torch))()                      # passes when every input is contiguous
+
+    @settings(database=None, max_examples=100, report_multiple_bugs=False)  # strided, reversed
+    @given(x=S.arrays(vectors))
+    def test_pair_sum(x):
+        pair_sum_matches_torch(x)
+
+    arguments, printed = failing_example(test_pair_sum, uniform_array=S.uniform_array)
+    assert layout_of(arguments["x"]) in ("strided", "reversed"), printed
+    assert re.search(r"layout='(strided|reversed)'", printed), printed
+    with pytest.raises(AssertionError):
+        pair_sum_matches_torch(arguments["x"])          # the pasted call fails again
+
+
+# ----- 6. the hypothesis profiles --------------------------------------------------------------
+
+def test_the_profiles_are_the_documented_ones():
+    ci, dev, thorough = (settings.get_profile(name) for name in ("ci", "dev", "thorough"))
+    assert ci.derandomize and ci.max_examples >= 50 and ci.database is None
+    assert not thorough.derandomize and thorough.max_examples >= 200
+    assert not dev.derandomize and dev.max_examples <= ci.max_examples
+    for profile in (ci, dev, thorough):
+        assert profile.deadline is None and HealthCheck.too_slow in profile.suppress_health_check
+
+
+# ----- 7. the custom-op example ----------------------------------------------------------------
 
 def test_the_custom_op_example_passes_its_op_and_catches_the_wrong_one(capsys):
     """examples/custom_op.py: the right softplus passes gradcheck and its property test,

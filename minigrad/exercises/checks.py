@@ -375,8 +375,8 @@ def cross_entropy_properties(classes, device, module):
 
 # ----- conv2d: dW, db, dU and fold -----------------------------------------------------------
 
-SMALL_CONV = dict(max_batch=2, max_channels=3, max_size=6, max_kernel=3, max_stride=2,
-                  max_padding=1)
+SMALL_CONV = dict(max_batch=2, max_groups=1, max_group_channels=3, max_size=6, max_kernel=3,
+                  max_stride=2, max_padding=1, max_dilation=1)  # the exercise's conv: no groups
 FIRST_CONV = ConvGeometry(n=2, c=2, h=5, w=4, out_channels=3, kernel=(3, 3), stride=(1, 1),
                           padding=(1, 1))  # the windows overlap
 

@@ -16,20 +16,22 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.tensor import GradientShapeError, Tensor, no_grad
+from minigrad.testing.layouts import copy_to
 
-__all__ = ["gradcheck"]
+__all__ = ["backward_checked", "gradcheck"]
 
 
 def _float64_inputs(inputs):
-    """float64 copies of the inputs, on the device they came from. Float arrays
-    become tensors that require grad; float tensors keep their requires_grad;
-    anything else (integer labels, numbers) passes through unchanged."""
+    """float64 copies of the inputs, on the device and in the memory layout they came
+    in (a transposed input stays transposed). Float arrays become tensors that require
+    grad; float tensors keep their requires_grad; anything else (integer labels,
+    numbers) passes through unchanged."""
     copies = []
     for x in inputs:
         if isinstance(x, Tensor) and x.dtype.kind == "f":
-            copies.append(Tensor(x.data.astype(np.float64), requires_grad=x.requires_grad))
+            copies.append(Tensor(copy_to(x.data, dtype=np.float64), requires_grad=x.requires_grad))
         elif backend.is_array(x) and x.dtype.kind == "f":
-            copies.append(Tensor(x.astype(np.float64), requires_grad=True))
+            copies.append(Tensor(copy_to(x, dtype=np.float64), requires_grad=True))
         else:
             copies.append(x)
     return copies
@@ -68,14 +70,15 @@ def _numeric_gradient(fn, inputs, x, upstream, eps):
     return grad
 
 
-def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
+def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     """Check ``fn``'s backward against central finite differences in float64.
 
     ``fn`` maps tensors to a tensor; it may use any op, including your own
     :class:`~minigrad.tensor.Function` subclasses. ``inputs`` are tensors (on
     'cpu' or 'gpu'), float arrays (treated as tensors that require grad) or
     anything else ``fn`` accepts (labels, numbers), passed through. Float
-    inputs are copied to float64 first, so the originals are never touched.
+    inputs are copied to float64 first (keeping their device and memory
+    layout), so the originals are never touched.
 
     Every input that requires grad is checked: with a random upstream
     gradient g drawn from ``seed``, the analytic gradient of L = Σ fn(x)·g
@@ -83,7 +86,9 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     ``atol + rtol·|numeric|`` at every element.
 
     Raises ``AssertionError`` naming the input, its shape and the output's,
-    how many elements are wrong, and the worst one's index with both values.
+    how many elements are wrong, and the worst one's index with both values;
+    or saying that backward wrote into the upstream gradient it was handed, or
+    left two gradients sharing one array.
     Returns True, so ``assert gradcheck(...)`` reads naturally.
     """
     inputs = _float64_inputs(inputs)
@@ -102,10 +107,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     upstream = backend.to_device(np.random.default_rng(seed).standard_normal(out.shape),
                                  out.device)
     if out.requires_grad:
-        try:
-            out.backward(upstream)
-        except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
-            raise AssertionError(f"gradcheck: {error}") from None
+        backward_checked(out, upstream, {names[i]: inputs[i] for i in checked}, "gradcheck")
     for i in checked:
         x = inputs[i]
         context = dict(name=names[i], shape=x.shape, out_shape=out.shape)
@@ -126,6 +128,35 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         numeric = _numeric_gradient(fn, inputs, x, upstream, eps)
         _assert_close(analytic, numeric, atol, rtol, **context)
     return True
+
+
+def backward_checked(out, upstream, leaves, checker):
+    """``out.backward(upstream)``, raising AssertionError (its message starting with
+    ``checker``) when the engine finds a gradient of the wrong shape; when backward
+    wrote into ``upstream``, the caller's array; or when a leaf's ``.grad`` shares
+    memory with ``upstream`` or with another leaf's (the next backward's += would
+    then change both). ``leaves``: {name: tensor}."""
+    before = np.array(backend.to_device(upstream, "cpu"))
+    try:
+        out.backward(upstream)
+    except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
+        raise AssertionError(f"{checker}: {error}") from None
+    if not np.array_equal(backend.to_device(upstream, "cpu"), before):
+        raise AssertionError(
+            f"{checker}: backward changed the upstream gradient it was given, an array that "
+            "belongs to the caller (does a leaf keep it as its .grad and then add to it in "
+            "place, or does an op's backward write into grad_out?)")
+    arrays = {"the upstream gradient": upstream}
+    for name, leaf in leaves.items():
+        if leaf.grad is None:
+            continue
+        xp = backend.get_array_module(leaf.grad)
+        for other, array in arrays.items():
+            if xp.shares_memory(leaf.grad, array):
+                raise AssertionError(
+                    f"{checker}: the gradient of {name} shares memory with {other}: every "
+                    "leaf must own its .grad (a copy), or the next backward's += changes both")
+        arrays[f"the gradient of {name}"] = leaf.grad
 
 
 def _assert_close(analytic, numeric, atol, rtol, name, shape, out_shape, note=None):

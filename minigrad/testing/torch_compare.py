@@ -2,7 +2,9 @@
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import GradientShapeError, Tensor
+from minigrad.tensor import Tensor
+from minigrad.testing.gradcheck import backward_checked
+from minigrad.testing.layouts import copy_to
 
 __all__ = ["compare_with_torch"]
 
@@ -35,26 +37,29 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     gradients of every floating input for one random upstream gradient drawn
     from ``seed``.
 
-    Floating arrays become tensors on ``device`` that require grad. Integer
-    arrays (labels) are passed as plain arrays on ``device`` to ``fn`` and as
-    torch tensors to ``torch_fn``. Tolerances default by dtype: float64 rtol
+    Floating arrays become tensors on ``device`` that require grad, copied in
+    their memory layout (a transposed or strided array stays so on the device).
+    Integer arrays (labels) are passed as plain arrays on ``device`` to ``fn``
+    and as torch tensors to ``torch_fn``. Tolerances default by dtype: float64 rtol
     1e-7, float32 rtol 1e-4 (atol 1e-9 / 1e-5). An input neither side sends a
     gradient to passes; one side's missing gradient counts as zeros.
 
     Raises ``AssertionError`` saying whether the forward or which input's
-    gradient differs; ``ImportError`` with the install command if PyTorch is
-    missing. Returns True.
+    gradient differs, or that backward wrote into the upstream gradient it was
+    handed or left two gradients sharing one array; ``ImportError`` with the
+    install command if PyTorch is missing. Returns True.
     """
     torch = _import_torch()
     arrays = [_host(a) for a in arrays]
     ours, theirs = [], []
     for a in arrays:
+        host_copy = np.array(a, order="C")  # torch.tensor refuses negative strides
         if a.dtype.kind == "f":
-            ours.append(Tensor(a, requires_grad=True, device=device))
-            theirs.append(torch.tensor(a, requires_grad=True))
+            ours.append(Tensor(copy_to(a, device), requires_grad=True))
+            theirs.append(torch.tensor(host_copy, requires_grad=True))
         else:
-            ours.append(backend.to_device(a, device))
-            theirs.append(torch.tensor(a))
+            ours.append(copy_to(a, device))
+            theirs.append(torch.tensor(host_copy))
     float_dtype = next((a.dtype for a in arrays if a.dtype.kind == "f"), np.float64)
     default_rtol, default_atol = TOLERANCES.get(np.dtype(float_dtype), (1e-4, 1e-5))
     rtol = default_rtol if rtol is None else rtol
@@ -68,10 +73,8 @@ def compare_with_torch(fn, torch_fn, *arrays, rtol=None, atol=None, device="cpu"
     np.testing.assert_allclose(out.numpy(), expected_values, rtol=rtol, atol=atol,
                                err_msg="compare_with_torch: forward values differ")
     upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-    try:
-        out.backward(backend.to_device(upstream, device))
-    except GradientShapeError as error:  # the engine caught a wrongly shaped gradient
-        raise AssertionError(f"compare_with_torch: {error}") from None
+    leaves = {f"input {i}": t for i, t in enumerate(ours) if isinstance(t, Tensor)}
+    backward_checked(out, backend.to_device(upstream, device), leaves, "compare_with_torch")
     expected.backward(torch.tensor(upstream, dtype=expected.dtype))
     for i, (mine, reference) in enumerate(zip(ours, theirs)):
         if not isinstance(mine, Tensor) or (mine.grad is None and reference.grad is None):
