@@ -112,10 +112,11 @@ def test_arrows_carry_input_names_and_shapes_and_constants_say_no_grad():
     loss, params = fixed_step()
     dot = viz.to_dot(loss, params=params)
     labels = {label for _, _, label in edges(dot)}
-    assert {"x (2, 1, 28, 28)", "weight (16, 1, 3, 3)", "bias (16,)", "target (2,)"} <= labels
-    assert {"logits (2, 10)", "weight (10, 576)"} <= labels
+    assert {"x (2, 1, 28, 28)", "weight (16, 1, 3, 3)", "bias (16,)", "q (2, 10)"} <= labels
+    assert {"log_probs (2, 10)", "weight (10, 576)"} <= labels
     no_grad = [node for node, lines in nodes(dot).items() if lines == ["no grad"]]
-    assert len(no_grad) == 2  # the images and the labels
+    # the images, the labels as a target distribution q, and the batch size the mean divides by
+    assert len(no_grad) == 3
 
 
 def test_modules_are_clusters_holding_their_parameters_and_ops():
