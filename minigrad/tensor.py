@@ -25,7 +25,7 @@ import numpy as np
 from minigrad import backend
 
 __all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice", "backpropagate",
-           "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
+           "check_positive_int", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
 
 
 class ShapeError(ValueError):
@@ -380,6 +380,12 @@ def unbroadcast(grad, shape):
     axes = tuple(range(extra)) + tuple(
         extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def check_positive_int(op, name, value, error=ValueError):
+    """Raise ``error`` naming ``op`` and ``name`` unless ``value`` is an int ≥ 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{op}: {name} must be a positive int, got {value!r}")
 
 
 class ToDevice(Function):
