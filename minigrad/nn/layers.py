@@ -13,9 +13,8 @@ __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv2d", "Fla
 
 
 class Conv2d(Module):
-    """Convolution with weight (out, in/groups, KH, KW) and bias (out,): PyTorch's
-    layout, arguments and initialisation (uniform ±1/√fan_in, fan_in = in/groups·KH·KW).
-    ``padding`` is an int, a pair, 'valid' or 'same'; only zero padding is supported."""
+    """Convolution with weight (out, in/groups, KH, KW) and bias (out,): PyTorch's layout,
+    arguments and initialisation (uniform ±1/√fan_in); zero padding only."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros"):
@@ -41,7 +40,6 @@ class Conv2d(Module):
                         self.groups)
 
     def extra_repr(self):
-        """As PyTorch prints it: arguments at their default are left out."""
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):
