@@ -1,12 +1,8 @@
 """Convolution as unfold → matmul → reshape, with its backward written out.
 
-Notation (PyTorch's layout, NCHW)::
-
-    N        batch size              C   input channels     O  output channels
-    H, W     input height and width  KH, KW  kernel height and width
-    OH, OW   output size (ops/window.py: stride, zero padding, dilation)
-    L  = OH·OW   output positions    K  = C·KH·KW  numbers in one patch
-    G        groups: output channel group g sees input channel group g only
+Notation (NCHW): N batch, C input and O output channels, H×W input, KH×KW kernel,
+OH×OW output (ops/window.py), L = OH·OW positions, K = C·KH·KW numbers in a patch,
+G groups (output channel group g sees input channel group g only).
 
 Forward, for x (N, C, H, W) and weight (O, C/G, KH, KW)::
 

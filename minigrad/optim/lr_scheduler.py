@@ -7,7 +7,6 @@ previous rate instead; alone on an optimizer, the two agree to rounding).
 import math
 
 from minigrad.optim.optimizer import Optimizer
-from minigrad.tensor import check_positive_int
 
 __all__ = ["CosineAnnealingLR", "LRScheduler", "OneCycleLR", "StepLR"]
 
@@ -51,6 +50,11 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict):
         self.__dict__.update(state_dict)
+
+
+def check_positive_int(scheduler, name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{scheduler}: {name} must be a positive integer, got {value!r}")
 
 
 class StepLR(LRScheduler):

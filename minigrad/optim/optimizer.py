@@ -5,7 +5,14 @@ import numpy as np
 from minigrad import backend
 from minigrad.tensor import Tensor
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "check_non_negative"]
+
+
+def check_non_negative(values):
+    """PyTorch's check of hyper-parameters: ``values`` ({description: value}) all ≥ 0."""
+    for description, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {description}: {value}")
 
 
 class Optimizer:
