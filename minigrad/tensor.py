@@ -10,7 +10,7 @@ import numpy as np
 from minigrad import backend
 
 __all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice", "backpropagate",
-           "check_positive_int", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
+           "check_positive_int", "check_same_dtype", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
 
 
 class ShapeError(ValueError):
@@ -326,6 +326,17 @@ def check_positive_int(op, name, value, error=ValueError):
     """Raise ``error`` naming ``op`` and ``name`` unless ``value`` is an int ≥ 1 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise error(f"{op}: {name} must be a positive int, got {value!r}")
+
+
+def check_same_dtype(op, operands):
+    """PyTorch refuses to mix dtypes, and so do we: a TypeError naming ``op`` and two of
+    ``operands`` ({name: tensor or None}) whose dtypes differ."""
+    named = [(name, x) for name, x in operands.items() if x is not None]
+    first_name, first = named[0]
+    for name, other in named[1:]:
+        if other.dtype != first.dtype:
+            raise TypeError(f"{op}: {first_name} is {first.dtype} but {name} is {other.dtype}; "
+                            "expected the same dtype (convert one of them first)")
 
 
 class ToDevice(Function):

@@ -27,7 +27,7 @@ the other's backward. The public ``unfold`` returns PyTorch's layout (N, K, L).
 from minigrad.backend import get_array_module
 from minigrad.ops.shape import getitem, reshape
 from minigrad.ops.window import output_size, pair, taps, window
-from minigrad.tensor import Function, ShapeError, check_positive_int
+from minigrad.tensor import Function, ShapeError, check_positive_int, check_same_dtype
 
 __all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget", "unfold"]
 
@@ -211,10 +211,7 @@ def _check_conv_inputs(x, weight, bias, groups):
     if bias is not None and tuple(bias.shape) != (len(weight),):
         raise ShapeError(f"conv2d: bias shape {tuple(bias.shape)} does not match "
                          f"{len(weight)} output channels")
-    for name, other in (("weight", weight), ("bias", bias)):
-        if other is not None and other.dtype != x.dtype:
-            raise TypeError(f"conv2d: the input is {x.dtype} but the {name} is {other.dtype}; "
-                            f"convert one so that both have the same dtype")
+    check_same_dtype("conv2d", {"the input": x, "the weight": weight, "the bias": bias})
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):

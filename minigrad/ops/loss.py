@@ -18,7 +18,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops import reduce
-from minigrad.tensor import Function, ShapeError, Tensor
+from minigrad.tensor import Function, ShapeError, Tensor, check_same_dtype
 
 __all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood",
            "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
@@ -138,8 +138,7 @@ def _target_tensor(op, target, input):
     """A floating target as a tensor of the input's dtype (a tensor is kept, with its graph)."""
     if not isinstance(target, Tensor):
         return Tensor(_on_device(op, "target", target, input), dtype=input.dtype)
-    if target.dtype != input.dtype:
-        raise TypeError(f"{op}: the target is {target.dtype} but the input is {input.dtype}")
+    check_same_dtype(op, {"the target": target, "the input": input})
     return target
 
 
