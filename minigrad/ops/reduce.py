@@ -1,8 +1,6 @@
-"""Reductions with PyTorch's arguments: sum, mean, amax, max.
-
-``dim`` is an int, a tuple of ints, or None (every dim); negative dims count
-from the end. ``keepdim=True`` keeps each reduced dim with size 1.
-"""
+"""Reductions with PyTorch's arguments: sum, mean, amax, max. ``dim`` is an int, a tuple
+of ints, or None (every dim); ``keepdim=True`` keeps each reduced dim with size 1."""
+import math
 from collections import namedtuple
 
 from minigrad.backend import get_array_module
@@ -56,9 +54,7 @@ class Mean(Function):
 
     def forward(self, x, dims, keepdim):
         self.x_shape, self.dims = x.shape, dims
-        self.count = 1
-        for d in dims:
-            self.count *= x.shape[d]
+        self.count = math.prod(x.shape[d] for d in dims)
         return x.mean(axis=dims, keepdims=keepdim)
 
     def backward(self, grad_out):

@@ -59,9 +59,7 @@ class GetItem(Function):
             grad = xp.zeros(self.x_shape, dtype=self.dtype)
             grad[self.index] = grad_out
             return (grad,)
-        size = 1
-        for n in self.x_shape:
-            size *= n
+        size = math.prod(self.x_shape)
         source = xp.arange(size).reshape(self.x_shape)[self.index]
         grad = xp.bincount(source.ravel(), weights=grad_out.ravel(), minlength=size)
         return (grad.astype(self.dtype).reshape(self.x_shape),)
