@@ -10,7 +10,8 @@ import numpy as np
 from minigrad import backend
 
 __all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice", "backpropagate",
-           "check_positive_int", "check_same_dtype", "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
+           "check_positive_int", "check_same_dtype", "is_grad_enabled", "no_grad", "tensor",
+           "unbroadcast"]
 
 
 class ShapeError(ValueError):

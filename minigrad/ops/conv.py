@@ -29,7 +29,8 @@ from minigrad.ops.shape import getitem, reshape
 from minigrad.ops.window import output_size, pair, taps, window
 from minigrad.tensor import Function, ShapeError, check_positive_int, check_same_dtype
 
-__all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget", "unfold"]
+__all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
+           "unfold"]
 
 
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):

@@ -11,10 +11,8 @@ __all__ = ["linear", "matmul"]
 class MatMul(Function):
     """Y = A @ B.   dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two dims).
 
-    Each gradient is summed over the batch dims its operand was broadcast along.
-    As in PyTorch, a 1-D A is a row (1, k) and a 1-D B a column (k, 1), and
-    that extra dim is dropped from Y. Backward puts it back into dY, forms
-    the two products, and drops it from the gradients again.
+    Gradients are summed over broadcast batch dims. A 1-D A is a row (1, k), a 1-D B a
+    column (k, 1), the extra dim dropped from Y; backward puts it back into dY.
     """
 
     def forward(self, a, b):
@@ -37,8 +35,7 @@ class MatMul(Function):
 class Affine(Function):
     """y = x Wᵀ + b.   dx = dy W,   dW = dyᵀ x,   db = Σ dy over every dim but the last.
 
-    x is (*, in), W (out, in), b (out,), y (*, out). For dW and db the leading
-    dims of x and dy are merged into one: a row per sample.
+    x (*, in), W (out, in): for dW and db the leading dims are merged, a row per sample.
     """
 
     def forward(self, x, weight, bias=None):

@@ -65,9 +65,10 @@ class NegativeLogLikelihood(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """loss = w·[(1 − t)·s(x) + pw·t·s(−x)],  s(z) = log(1 + eᶻ).   dx = w·[(1 − t)·σ(x) − pw·t·σ(−x)],  dt = w·[pw·s(−x) − s(x)].
+    """loss = w·[(1 − t)·s(x) + pw·t·s(−x)].   dx = w·[(1 − t)·σ(x) − pw·t·σ(−x)].
 
-    s is computed from e^−|x| ≤ 1 and σ(±x) = e^−s(∓x), so huge logits never overflow.
+    s(z) = log(1 + eᶻ); dt = w·[pw·s(−x) − s(x)]. s is computed from e^−|x| ≤ 1 and
+    σ(±x) = e^−s(∓x), so huge logits never overflow.
     """
 
     def forward(self, x, target, weight, pos_weight):

@@ -64,10 +64,7 @@ class Mean(Function):
 
 
 class Amax(Function):
-    """y = max x over dims.   dy/dx = 1/k at each of the k elements equal to the maximum, else 0.
-
-    Tied maxima share the gradient evenly, as in PyTorch.
-    """
+    """y = max x over dims.   dy/dx = 1/k at each of the k elements equal to the maximum, else 0."""
 
     def forward(self, x, dims, keepdim):
         y = x.max(axis=dims, keepdims=True)
@@ -80,10 +77,7 @@ class Amax(Function):
 
 
 class MaxAlongDim(Function):
-    """y = x at index i along dim, i the first maximum.   dy/dx = 1 at i, else 0.
-
-    ``indices`` (the argmax, with dim kept as size 1) is found by ``max``.
-    """
+    """y = x at index i along dim, i the first maximum.   dy/dx = 1 at i, else 0."""
 
     def forward(self, x, dim, keepdim, indices):
         self.x_shape, self.dim, self.indices = x.shape, dim, indices
