@@ -1,36 +1,12 @@
-"""The array module: the one place that knows about NumPy versus CuPy.
-
-A tensor's data is an array of some *array module* ``xp``: ``numpy`` on the
-CPU, ``cupy`` on the GPU. Everything else in minigrad asks this module which
-``xp`` an array belongs to and never imports CuPy itself.
-
-Devices are named ``'cpu'`` and ``'gpu'``. Moving an array between them is an
-explicit call (:func:`to_device`); nothing converts silently, and an op that
-mixes devices is an error naming both.
-
-Random numbers are drawn from one seeded host generator (:func:`host_rng`)
-and then moved to the device, so CPU and GPU runs start from the same weights.
-"""
+"""The one place that knows NumPy from CuPy: ``xp`` is ``numpy`` on 'cpu' and ``cupy``
+on 'gpu'. Moving between devices is explicit (:func:`to_device`); mixing them is an error."""
 import ctypes
 
 import numpy as np
 
-__all__ = [
-    "DeviceMismatchError",
-    "check_same_device",
-    "GPUUnavailableError",
-    "device_of",
-    "get_array_module",
-    "gpu_module",
-    "host_rng",
-    "is_array",
-    "keep_freed_memory",
-    "manual_seed",
-    "module_for",
-    "set_gpu_module",
-    "to_device",
-    "validate_device",
-]
+__all__ = ["DeviceMismatchError", "GPUUnavailableError", "check_same_device", "device_of",
+           "get_array_module", "gpu_module", "host_rng", "is_array", "keep_freed_memory",
+           "manual_seed", "module_for", "set_gpu_module", "to_device", "validate_device"]
 
 DEVICES = ("cpu", "gpu")
 
@@ -48,11 +24,7 @@ _gpu_reason = None   # why the GPU is unusable, once known
 
 
 def set_gpu_module(module):
-    """Use ``module`` as the GPU array module (``None`` forgets it).
-
-    The tests pass a CPU stand-in for CuPy here, so the GPU code path runs on
-    machines without a GPU.
-    """
+    """Use ``module`` as the GPU array module (``None`` forgets it); tests pass a CPU stand-in."""
     global _gpu, _gpu_reason
     _gpu, _gpu_reason = module, None
 
@@ -162,13 +134,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameter numbe
 def keep_freed_memory(largest=32 * 2**20, kept=256 * 2**20):
     """Let glibc's malloc keep freed memory for reuse; True if it took the settings.
 
-    A training step allocates and frees the same large arrays every time. By
-    default glibc hands most freed blocks of a few MiB back to the kernel,
-    and the next step pays a page fault per 4 KiB page to get them back:
-    about a quarter of a CPU training step. With these settings, blocks up to
-    ``largest`` bytes (glibc's maximum) come from the heap, and up to ``kept``
-    free bytes stay at its end. Only where memory comes from changes, never
-    a value. Run once when minigrad is imported; elsewhere than glibc, nothing.
+    A step frees and reallocates the same large arrays; by default glibc returns
+    them to the kernel and the next step page-faults them back (about a quarter
+    of a CPU step). Only where memory comes from changes, never a value.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this Python runs on

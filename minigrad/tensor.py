@@ -1,21 +1,6 @@
-"""The tape: Function, backward, Tensor.
-
-Read it top-down:
-
-1. :class:`Function`, the base of every op. ``forward`` computes the output
-   from raw arrays (NumPy or CuPy) and saves on ``self`` only what
-   ``backward`` needs; ``backward`` turns the gradient of the output into one
-   gradient per input. An op run on a tensor that requires a gradient is
-   recorded: the output remembers its Function (``grad_fn``) and the Function
-   remembers where its inputs came from (``parents``). That is the tape.
-2. :func:`backpropagate`, the backward algorithm: sort the recorded graph
-   topologically (iteratively, so a chain of 10,000 ops is fine), walk it from
-   the output back to the leaves, and sum the gradients a node receives from
-   every op that used it.
-3. :class:`Tensor`: an array plus ``grad``, ``requires_grad`` and ``grad_fn``.
-   Its operators and methods are the functions of ``minigrad.ops``.
-4. Helpers: ``no_grad``, ``unbroadcast``, and ``ToDevice``, the op
-   ``Tensor.to`` records.
+"""The tape, top-down: 1. :class:`Function`, the base of every op; 2. :func:`backpropagate`,
+the backward algorithm; 3. :class:`Tensor`, an array plus ``grad``, ``requires_grad`` and
+``grad_fn``; 4. helpers: ``no_grad``, ``unbroadcast``, ``ToDevice``.
 """
 import contextlib
 import importlib
@@ -25,7 +10,8 @@ import numpy as np
 from minigrad import backend
 
 __all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice", "backpropagate",
-           "is_grad_enabled", "no_grad", "tensor", "unbroadcast"]
+           "check_positive_int", "check_same_dtype", "is_grad_enabled", "no_grad", "tensor",
+           "unbroadcast"]
 
 
 class ShapeError(ValueError):
@@ -39,19 +25,13 @@ class GradientShapeError(RuntimeError):
 # ----- 1. the op base -----------------------------------------------------------------------
 
 class Function:
-    """Base of every op.
+    """Base of every op: ``forward(self, *arrays, **params) -> array`` saves on ``self``
+    what ``backward(self, grad_out) -> tuple`` (one gradient per input, or None) needs;
+    ``self.needs_grad[i]`` says whether input i wants one.
 
-    Subclasses implement ``forward(self, *arrays, **params) -> array`` and
-    ``backward(self, grad_out) -> tuple`` (one gradient per input, ``None``
-    where an input needs none). ``self`` is the context: ``forward`` stores on
-    it what ``backward`` needs. ``self.needs_grad[i]`` tells whether input
-    ``i`` wants a gradient, so backward can skip work.
-
-    The tape, once recorded: ``parents[i]`` is the Function that made input
-    ``i``, the input itself if it is a leaf, or ``None`` if it needs no
-    gradient; ``input_shapes[i]`` is its shape. The inputs' data is not kept,
-    only what forward saved on purpose. ``released`` turns True once backward
-    has used the op and let go of it.
+    The tape: ``parents[i]`` is the Function that made input i, the input itself if
+    it is a leaf, or None; ``input_shapes[i]`` is its shape. ``released`` turns True
+    once backward has used the op and let go of it.
     """
 
     released = False
@@ -105,12 +85,9 @@ def _as_tensors(op_name, inputs):
 # ----- 2. the backward algorithm ------------------------------------------------------------
 
 def backpropagate(root, grad, retain_graph=False):
-    """Add d(root)/d(leaf) · ``grad`` into the ``.grad`` of every leaf under ``root``.
-
-    ``grad`` is the gradient flowing into the tensor ``root``, a raw array of
-    its shape. Each op's backward runs once, after every op that used its
-    output has passed a gradient back; a node used twice receives the sum.
-    Each op is released after its backward unless ``retain_graph`` is True.
+    """Add d(root)/d(leaf) · ``grad`` (a raw array shaped like ``root``) into every leaf's
+    ``.grad``. Each op's backward runs once, after every op that used its output; a node
+    used twice receives the sum. Ops are released afterwards unless ``retain_graph``.
     """
     if root.grad_fn is None:  # a leaf: its gradient is the seed itself
         _accumulate(root, grad)
@@ -139,12 +116,8 @@ def backpropagate(root, grad, retain_graph=False):
 
 
 def _topological_order(root):
-    """Graph nodes reachable from ``root``, each after every node that uses it.
-
-    Nodes are Functions and leaf tensors. An explicit stack instead of
-    recursion: a node is emitted on its second visit, once all its parents
-    have been emitted; the list is then reversed.
-    """
+    """Functions and leaves reachable from ``root``, each after every node that uses it:
+    an explicit stack (no recursion limit) emits a node once its parents are emitted."""
     order, visited, stack = [], set(), [(root, False)]
     while stack:
         node, parents_done = stack.pop()
@@ -168,12 +141,8 @@ def _topological_order(root):
 
 
 def _accumulate(leaf, grad):
-    """``leaf.grad += grad``; the first gradient is copied so the leaf owns it.
-
-    Ops hand one array to several inputs (``a + b`` passes its gradient to
-    both), and the seed belongs to the caller: without the copy, two leaves
-    and the seed would share one array that the next backward corrupts.
-    """
+    """``leaf.grad += grad``; the first gradient is copied so the leaf owns it (``a + b``
+    hands one array to both inputs, and the seed is the caller's)."""
     if grad.dtype != leaf.dtype:
         grad = grad.astype(leaf.dtype)
     if leaf.grad is None:
@@ -185,8 +154,7 @@ def _accumulate(leaf, grad):
 # ----- 3. Tensor ----------------------------------------------------------------------------
 
 def _op(family):
-    """The module ``minigrad.ops.<family>``, imported on first use: the ops are
-    built on Tensor, so this file cannot import them at its top."""
+    """``minigrad.ops.<family>``, imported on first use (the ops import this file)."""
     return importlib.import_module(f"minigrad.ops.{family}")
 
 
@@ -203,12 +171,8 @@ def _method(family, name, reflected=False):
 
 
 class Tensor:
-    """An array plus what autodiff needs: ``grad``, ``requires_grad`` and
-    ``grad_fn``, the op that produced it.
-
-    ``data`` is the raw array (NumPy or CuPy); ``grad`` is a raw array of the
-    same module and shape, ``None`` until a backward pass reaches the tensor.
-    """
+    """An array (``data``, NumPy or CuPy) plus ``grad`` (a raw array of its shape, None
+    until backward reaches it), ``requires_grad`` and ``grad_fn``, the op that made it."""
 
     __array_priority__ = 1000  # NumPy defers `array + tensor` to Tensor.__radd__
 
@@ -220,7 +184,8 @@ class Tensor:
         elif not backend.is_array(data):   # Python numbers and lists: float32 by default
             data = np.asarray(data)
             dtype = dtype or np.float32
-        dtype = dtype or _default_dtype(data)
+        if dtype is None:  # float32 unless already float32 or float64
+            dtype = data.dtype if data.dtype in (np.float32, np.float64) else np.float32
         if data.dtype != dtype:
             data = data.astype(dtype)
         self.data = data if device is None else backend.to_device(data, device)
@@ -260,9 +225,7 @@ class Tensor:
         return Tensor(self.data)
 
     def to(self, device):
-        """This tensor on ``device`` ('cpu', 'gpu' or 'cuda'); itself if already there.
-
-        The move is an op on the tape, so gradients flow back across it."""
+        """This tensor on ``device`` ('cpu', 'gpu' or 'cuda'), recorded on the tape."""
         if backend.validate_device(device) == self.device:
             return self
         return ToDevice.apply(self, device=device)
@@ -272,12 +235,8 @@ class Tensor:
         self.grad = None
 
     def backward(self, grad=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
-
-        ``grad`` is the gradient flowing into this tensor (an array or tensor
-        of its shape); a one-element tensor needs none (it is 1). The graph is
-        released afterwards unless ``retain_graph`` is True.
-        """
+        """Accumulate d(self)/d(leaf) · ``grad`` into every leaf's ``.grad``; ``grad`` may be
+        left out for a one-element tensor (it is 1)."""
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad "
                                "(no input had requires_grad=True, or it was made under no_grad)")
@@ -332,14 +291,6 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-def _default_dtype(data):
-    """float32 unless ``data`` already is a float32/float64 array."""
-    dtype = getattr(data, "dtype", None)
-    if dtype in (np.float32, np.float64):
-        return dtype
-    return np.float32
-
-
 # ----- 4. helpers ---------------------------------------------------------------------------
 
 _grad_enabled = True
@@ -350,36 +301,43 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-class no_grad(contextlib.ContextDecorator):
+@contextlib.contextmanager
+def no_grad():
     """Record nothing inside: ``with no_grad(): ...`` or ``@no_grad()``."""
-
-    def __init__(self):
-        self.previous = []  # a stack: a decorated function may call itself
-
-    def __enter__(self):
-        global _grad_enabled
-        self.previous.append(_grad_enabled)
-        _grad_enabled = False
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.previous.pop()
-        return False
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
 
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` back to ``shape``, undoing NumPy broadcasting.
-
-    Broadcasting copies an input along missing leading axes and along axes of
-    size 1; the gradient of a copy is the sum over the copies.
-    """
+    """Sum ``grad`` back to ``shape``: broadcasting copied the input along missing leading
+    axes and axes of size 1, and the gradient of copies is their sum."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def check_positive_int(op, name, value, error=ValueError):
+    """Raise ``error`` naming ``op`` and ``name`` unless ``value`` is an int ≥ 1 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{op}: {name} must be a positive int, got {value!r}")
+
+
+def check_same_dtype(op, operands):
+    """PyTorch refuses to mix dtypes, and so do we: a TypeError naming ``op`` and two of
+    ``operands`` ({name: tensor or None}) whose dtypes differ."""
+    named = [(name, x) for name, x in operands.items() if x is not None]
+    first_name, first = named[0]
+    for name, other in named[1:]:
+        if other.dtype != first.dtype:
+            raise TypeError(f"{op}: {first_name} is {first.dtype} but {name} is {other.dtype}; "
+                            "expected the same dtype (convert one of them first)")
 
 
 class ToDevice(Function):

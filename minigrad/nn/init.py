@@ -7,8 +7,5 @@ __all__ = ["uniform"]
 
 
 def uniform(shape, bound):
-    """float32 array of ``shape``, uniform on [−bound, bound), from the seeded host generator.
-
-    Layers use bound = 1/√fan_in for weights and biases: PyTorch's default.
-    """
+    """float32 array of ``shape``, uniform on [−bound, bound), from the seeded host generator."""
     return host_rng().uniform(-bound, bound, size=shape).astype(np.float32)

@@ -4,24 +4,24 @@ import math
 from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
+from minigrad.ops.conv import check_padding
 from minigrad.ops.window import pair
+from minigrad.tensor import check_positive_int
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv2d", "Flatten",
            "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d", "ReLU"]
 
 
 class Conv2d(Module):
-    """Convolution with weight (out, in/groups, KH, KW) and bias (out,): PyTorch's
-    layout, arguments and initialisation (uniform ±1/√fan_in, fan_in = in/groups·KH·KW).
-    ``padding`` is an int, a pair, 'valid' or 'same'; only zero padding is supported."""
+    """Convolution with weight (out, in/groups, KH, KW) and bias (out,): PyTorch's layout,
+    arguments and initialisation (uniform ±1/√fan_in); zero padding only."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros"):
         if padding_mode != "zeros":
             raise ValueError(f"Conv2d: padding_mode={padding_mode!r} is not supported; "
                              "minigrad pads with zeros only (padding_mode='zeros')")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"Conv2d: groups must be a positive int, got {groups!r}")
+        check_positive_int("Conv2d", "groups", groups)
         for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
             if channels % groups:
                 raise ValueError(f"Conv2d: {name}={channels} must be divisible by groups={groups}")
@@ -29,16 +29,7 @@ class Conv2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
-        if isinstance(padding, str):
-            if padding not in ("valid", "same"):
-                raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', "
-                                 f"got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError("Conv2d: padding='same' is not supported for strided "
-                                 f"convolutions (stride={self.stride})")
-            self.padding = padding
-        else:
-            self.padding = pair(padding, "padding", "Conv2d")
+        self.padding = check_padding("Conv2d", padding, self.stride)
         shape = (out_channels, in_channels // groups) + self.kernel_size
         bound = 1 / math.sqrt(shape[1] * shape[2] * shape[3])
         self.weight = Parameter(init.uniform(shape, bound))
@@ -49,7 +40,6 @@ class Conv2d(Module):
                         self.groups)
 
     def extra_repr(self):
-        """As PyTorch prints it: arguments at their default are left out."""
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0, 0):

@@ -8,8 +8,7 @@ __all__ = ["Module", "Parameter", "Sequential"]
 
 
 class Parameter(Tensor):
-    """A tensor a module learns: ``requires_grad`` is on, and ``data`` may be
-    reassigned (``p.data = new_array``), as in PyTorch."""
+    """A tensor a module learns: ``requires_grad`` is on."""
 
     def __init__(self, data, requires_grad=True):
         super().__init__(data, requires_grad=requires_grad)
@@ -19,12 +18,8 @@ class Parameter(Tensor):
 
 
 class Module:
-    """Base of every layer and network.
-
-    Parameters and sub-modules are found among the attributes, in the order
-    they were assigned; ``named_parameters`` names them with dots, as PyTorch
-    does (``0.weight``).
-    """
+    """Base of every layer and network: parameters and sub-modules are its attributes,
+    in assignment order, named with dots as in PyTorch (``0.weight``)."""
 
     training = True
 
@@ -80,12 +75,8 @@ class Module:
         return {name: p.numpy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; names, shapes and dtypes must match exactly.
-
-        ``state`` maps names to NumPy or CuPy arrays, tensors, or PyTorch
-        tensors: a ``torch.nn.Module.state_dict()`` of the same layout loads
-        as it is. Every mismatch is listed in one error, before anything is copied.
-        """
+        """Copy arrays, tensors or PyTorch tensors into the parameters; names, shapes and
+        dtypes must match, and every mismatch is listed in one error before any copy."""
         params = dict(self.named_parameters())
         arrays = {name: _host_array(value) for name, value in state.items()}
         problems = [f"missing {name!r}" for name in params if name not in arrays]
@@ -112,8 +103,7 @@ class Module:
 
 
 def _host_array(value):
-    """A NumPy copy of an array, a tensor, or a PyTorch tensor (recognised by its
-    ``detach`` method, so torch is never imported here)."""
+    """A NumPy copy of an array, a tensor, or a PyTorch tensor (torch is never imported)."""
     if isinstance(value, Tensor):
         value = value.data
     if backend.is_array(value):

@@ -1,12 +1,8 @@
 """Convolution as unfold → matmul → reshape, with its backward written out.
 
-Notation (PyTorch's layout, NCHW)::
-
-    N        batch size              C   input channels     O  output channels
-    H, W     input height and width  KH, KW  kernel height and width
-    OH, OW   output size (ops/window.py: stride, zero padding, dilation)
-    L  = OH·OW   output positions    K  = C·KH·KW  numbers in one patch
-    G        groups: output channel group g sees input channel group g only
+Notation (NCHW): N batch, C input and O output channels, H×W input, KH×KW kernel,
+OH×OW output (ops/window.py), L = OH·OW positions, K = C·KH·KW numbers in a patch,
+G groups (output channel group g sees input channel group g only).
 
 Forward, for x (N, C, H, W) and weight (O, C/G, KH, KW)::
 
@@ -24,67 +20,50 @@ Backward, given dY (N, O, OH, OW) and dY' = dY as (G, O/G, N·L)::
     dX  = fold(dU)   each patch entry goes back to the pixel it was copied from;
                      patches overlap, so overlapping entries add up
 
-With G = 1 (an ordinary convolution) each product is one matrix product, for
-the whole batch at once. ``fold`` is the adjoint of ``unfold``: ⟨unfold(x), u⟩
-= ⟨x, fold(u)⟩ for all x and u, which is exactly why it is unfold's backward
-(and unfold is fold's). The public ``unfold`` returns PyTorch's layout
-(N, K, L). conv2d's output keeps Y's channel-major memory order.
+With G = 1 each product is one matrix product for the whole batch. ``fold`` is
+the adjoint of ``unfold`` (⟨unfold(x), u⟩ = ⟨x, fold(u)⟩), which is why each is
+the other's backward. The public ``unfold`` returns PyTorch's layout (N, K, L).
 """
 from minigrad.backend import get_array_module
 from minigrad.ops.shape import getitem, reshape
-from minigrad.ops.window import output_size, pair, window
-from minigrad.tensor import Function, ShapeError
+from minigrad.ops.window import output_size, pair, taps, window
+from minigrad.tensor import Function, ShapeError, check_positive_int, check_same_dtype
 
-__all__ = ["conv2d", "conv_output_size", "fold", "set_memory_budget", "unfold"]
+__all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
+           "unfold"]
 
 
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    """⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1, for ints or pairs
-    (pairs are checked as conv2d checks them)."""
+    """⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1, for ints or pairs."""
     if isinstance(size, int):
         return output_size(size, kernel, stride, padding, dilation)
     return window("conv_output_size", size, kernel, stride, padding, dilation).out_size
 
 
-def _taps(win):
-    """For each kernel tap (i, j): i, j and the slices of the padded image it reads,
-    rows r·sh + i·dh and columns s·sw + j·dw for every output position (r, s)."""
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
-    for i in range(kh):
-        for j in range(kw):
-            yield (i, j, slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
-                   slice(j * dw, j * dw + sw * (ow - 1) + 1, sw))
-
-
 def _unfold(x, win):
-    """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, N·OH·OW).
-
-    Rows run over channels, then kernel rows, then kernel columns; columns
-    over images, then output positions row by row. One strided slice per
-    kernel tap copies that tap's pixel for every image and position at once.
-    """
+    """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, N·OH·OW); one strided
+    slice per kernel tap copies that tap's pixel for every image and position."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
     padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
     padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
-    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    for i, j, rows, columns in _taps(win):
-        cols[:, i, j] = padded[:, :, rows, columns]
+    cols = xp.empty((c, kh * kw, n, oh, ow), dtype=x.dtype)
+    for k, (rows, columns) in enumerate(taps(win)):
+        cols[:, k] = padded[:, :, rows, columns]
     return cols.reshape(c * kh * kw, n * oh * ow)
 
 
 def _fold(cols, shape, win):
-    """col2im, the adjoint of ``_unfold``: U (C·KH·KW, N·OH·OW) → x of ``shape``
-    (N, C, H, W), overlapping entries summed. The same strided slices as
-    ``_unfold``, added into the image (``+=``) instead of copied out of it."""
+    """col2im, the adjoint of ``_unfold``: U → x of ``shape`` (N, C, H, W); the same
+    slices, added into the image instead of copied out, so overlaps sum."""
     xp = get_array_module(cols)
     n, c, h, w = shape
     (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    cols = cols.reshape(c, kh * kw, n, oh, ow)
     image = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
-    for i, j, rows, columns in _taps(win):
-        image[:, :, rows, columns] += cols[:, i, j]
+    for k, (rows, columns) in enumerate(taps(win)):
+        image[:, :, rows, columns] += cols[:, k]
     return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
@@ -165,12 +144,8 @@ def _unbatched(fn, x, *args):
 
 
 def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
-    """Patches of ``x`` (N, C, H, W) as columns: (N, C·KH·KW, L), PyTorch's layout
-    and arguments; an unbatched (C, H, W) gives (C·KH·KW, L).
-
-    Rows run over channels, then kernel rows, then kernel columns; columns
-    over output positions, row by row.
-    """
+    """Patches of ``x`` (N, C, H, W) as columns (N, C·KH·KW, L), as in PyTorch;
+    an unbatched (C, H, W) gives (C·KH·KW, L)."""
     _check_ndim("unfold", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
         return _unbatched(unfold, x, kernel_size, dilation, padding, stride)
@@ -180,8 +155,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 
 def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """The adjoint of :func:`unfold`: columns (N, C·KH·KW, L) back to an image
-    (N, C, H, W) with ``(H, W) = output_size``, overlapping entries summed;
-    unbatched columns (C·KH·KW, L) give (C, H, W)."""
+    (N, C, *output_size), overlaps summed; unbatched (C·KH·KW, L) give (C, H, W)."""
     _check_ndim("fold", cols, {2: "(C·KH·KW, L)", 3: "(N, C·KH·KW, L)"})
     if cols.ndim == 2:
         return _unbatched(fold, cols, output_size, kernel_size, dilation, padding, stride)
@@ -194,20 +168,29 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return Fold.apply(cols, shape=(len(cols), cols.shape[1] // patch) + size, window=win)
 
 
+def check_padding(op, padding, stride):
+    """``padding`` as conv2d takes it: an int or a pair (as a pair), 'valid', or 'same'
+    (stride 1 only); anything else is an error naming ``op``."""
+    if not isinstance(padding, str):
+        return pair(padding, "padding", op)
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
+                         f"got {padding!r}")
+    if padding == "same" and pair(stride, "stride", op) != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride!r})")
+    return padding
+
+
 def _padding(padding, kernel, stride, dilation):
     """conv2d's ``padding`` → (a pair for window(), output rows and columns to crop).
-    'same' needs d·(k − 1) zeros along an axis; PyTorch puts an odd one at the bottom
-    (right). ⌈total/2⌉ on both sides, then dropping the first output row, is the same."""
-    if not isinstance(padding, str):
-        return padding, (0, 0)
+    'same' needs d·(k − 1) zeros; PyTorch puts an odd one at the bottom (right), which
+    is ⌈total/2⌉ on both sides and then dropping the first output row (column)."""
+    padding = check_padding("conv2d", padding, stride)
     if padding == "valid":
         return 0, (0, 0)
     if padding != "same":
-        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', "
-                         f"got {padding!r}")
-    if pair(stride, "stride", "conv2d") != (1, 1):
-        raise ValueError(f"conv2d: padding='same' is not supported for strided convolutions "
-                         f"(stride={stride!r})")
+        return padding, (0, 0)
     # A bad kernel or dilation is reported by window() in conv2d.
     totals = [max(d * (k - 1), 0) for k, d in zip(kernel, pair(dilation, "dilation", "conv2d"))]
     return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
@@ -218,8 +201,7 @@ def _check_conv_inputs(x, weight, bias, groups):
     if weight.ndim != 4:
         raise ShapeError(f"conv2d: expected a 4-D weight (O, C/groups, KH, KW), got shape "
                          f"{tuple(weight.shape)}")
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ShapeError(f"conv2d: groups must be a positive int, got {groups!r}")
+    check_positive_int("conv2d", "groups", groups, ShapeError)
     if len(weight) % groups:
         raise ShapeError(f"conv2d: groups={groups} must divide the weight's {len(weight)} output "
                          f"channels (weight shape {tuple(weight.shape)})")
@@ -230,21 +212,13 @@ def _check_conv_inputs(x, weight, bias, groups):
     if bias is not None and tuple(bias.shape) != (len(weight),):
         raise ShapeError(f"conv2d: bias shape {tuple(bias.shape)} does not match "
                          f"{len(weight)} output channels")
-    for name, other in (("weight", weight), ("bias", bias)):
-        if other is not None and other.dtype != x.dtype:
-            raise TypeError(f"conv2d: the input is {x.dtype} but the {name} is {other.dtype}; "
-                            f"convert one so that both have the same dtype")
+    check_same_dtype("conv2d", {"the input": x, "the weight": weight, "the bias": bias})
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution (cross-correlation, as in PyTorch): x (N, C, H, W) or (C, H, W),
-    weight (O, C/groups, KH, KW), bias (O,) → (N, O, OH, OW) or (O, OH, OW).
-
-    ``stride``, ``dilation``: ints or pairs. ``padding``: an int, a pair,
-    'valid' (none) or 'same' (output size = input size; stride 1 only).
-    ``groups``: input and output channels split into that many groups,
-    convolved separately (groups = C: depthwise).
-    """
+    """2-D cross-correlation with PyTorch's arguments: x (N, C, H, W) or (C, H, W),
+    weight (O, C/groups, KH, KW), bias (O,) → (N, O, OH, OW) or (O, OH, OW);
+    ``padding`` also 'valid' or 'same' (stride 1 only)."""
     _check_ndim("conv2d", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
         return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
@@ -262,19 +236,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-# ----- Memory budget: U holds K·N·L numbers; over the budget, conv2d convolves ---------------
-# ----- a chunk of images at a time (ChunkedConvolution) -----------------------------------------
+# ----- Memory budget: U holds K·N·L numbers; over budget, convolve a chunk of images at a time
 
 _memory_budget = 512 * 2**20  # bytes for U; set_memory_budget() changes it
 
 
 def set_memory_budget(nbytes):
-    """Let conv2d's patch matrix U take at most ``nbytes`` bytes (default 512 MiB);
-    returns the previous budget. A batch whose U would be larger is convolved in
-    chunks of images; one image over the budget is an error."""
+    """Let conv2d's patch matrix U take at most ``nbytes`` bytes (default 512 MiB), a
+    larger batch being convolved in chunks of images; returns the previous budget."""
     global _memory_budget
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 1:
-        raise ValueError(f"set_memory_budget: nbytes must be a positive int, got {nbytes!r}")
+    check_positive_int("set_memory_budget", "nbytes", nbytes)
     previous, _memory_budget = _memory_budget, nbytes
     return previous
 
@@ -294,12 +265,8 @@ def _chunk_size(x, win):
 
 
 class ChunkedConvolution(Convolution):
-    """Convolution, ``chunk`` images at a time: only one chunk's U exists at once.
-
-    Backward recomputes each chunk's U instead of keeping it. The result is
-    Convolution's; dW and db are sums over the chunks, so they may differ in
-    the last bits (the order of a floating-point sum).
-    """
+    """Convolution, ``chunk`` images at a time; backward recomputes each chunk's U.
+    dW and db are sums over the chunks, so they may differ from Convolution's in the last bits."""
 
     def forward(self, x, weight, bias=None, window=None, groups=1, chunk=1):
         xp = get_array_module(x)

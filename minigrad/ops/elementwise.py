@@ -71,9 +71,7 @@ class Neg(Function):
 class Power(Function):
     """y = bᵉ.   dy/db = e·bᵉ⁻¹,   dy/de = bᵉ·ln b.
 
-    Either side may be a constant (``x ** 2``, ``2 ** x``). As in PyTorch,
-    dy/db = 0 where e = 0 (even at b = 0), and dy/de = 0 where b = 0 and
-    e ≥ 0 (there bᵉ·ln b would be 0·(−∞)).
+    As in PyTorch, dy/db = 0 where e = 0, and dy/de = 0 where b = 0 and e ≥ 0.
     """
 
     def forward(self, base, exponent):
@@ -163,8 +161,7 @@ def _split_between(grad_out, a, b, a_loses, b_loses):
 class Clamp(Function):
     """y = min(max(x, lo), hi).   dy/dx = [lo ≤ x ≤ hi],  dy/dlo = [x < lo],  dy/dhi = [x > hi].
 
-    [condition] is 1 where it holds, else 0: the bounds count as inside, as in
-    PyTorch. When lo > hi, y = hi everywhere and hi takes the whole gradient.
+    As in PyTorch; when lo > hi, y = hi everywhere and hi takes the whole gradient.
     """
 
     def forward(self, x, lo, hi):

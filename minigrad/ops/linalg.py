@@ -3,7 +3,7 @@ PyTorch's shapes (1-D operands, broadcast batch dims) and its dtype rule
 (both operands of one dtype; nothing is converted silently)."""
 import math
 
-from minigrad.tensor import Function, ShapeError, unbroadcast
+from minigrad.tensor import Function, ShapeError, check_same_dtype, unbroadcast
 
 __all__ = ["linear", "matmul"]
 
@@ -11,10 +11,8 @@ __all__ = ["linear", "matmul"]
 class MatMul(Function):
     """Y = A @ B.   dA = dY @ Bᵀ,   dB = Aᵀ @ dY   (ᵀ swaps the last two dims).
 
-    Each gradient is summed over the batch dims its operand was broadcast along.
-    As in PyTorch, a 1-D A is a row (1, k) and a 1-D B a column (k, 1), and
-    that extra dim is dropped from Y. Backward puts it back into dY, forms
-    the two products, and drops it from the gradients again.
+    Gradients are summed over broadcast batch dims. A 1-D A is a row (1, k), a 1-D B a
+    column (k, 1), the extra dim dropped from Y; backward puts it back into dY.
     """
 
     def forward(self, a, b):
@@ -37,8 +35,7 @@ class MatMul(Function):
 class Affine(Function):
     """y = x Wᵀ + b.   dx = dy W,   dW = dyᵀ x,   db = Σ dy over every dim but the last.
 
-    x is (*, in), W (out, in), b (out,), y (*, out). For dW and db the leading
-    dims of x and dy are merged into one: a row per sample.
+    x (*, in), W (out, in): for dW and db the leading dims are merged, a row per sample.
     """
 
     def forward(self, x, weight, bias=None):
@@ -61,15 +58,6 @@ class Affine(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def _check_dtypes(op, **operands):
-    """PyTorch refuses to mix dtypes in a product; so do we, naming both."""
-    (name, first), *others = operands.items()
-    for other_name, other in others:
-        if other.dtype != first.dtype:
-            raise TypeError(f"{op}: {name} is {first.dtype} but {other_name} is {other.dtype}; "
-                            "expected the same dtype (convert one of them first)")
-
-
 def matmul(a, b):
     """``a @ b`` as ``torch.matmul``: 1-D operands, and batch dims that broadcast."""
     if a.ndim == 0 or b.ndim == 0:
@@ -81,7 +69,7 @@ def matmul(a, b):
     if a.shape[-1] != inner_b or not batch_fits:
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not fit (A's last dim must "
                          "equal B's second-to-last, and the batch dims must broadcast)")
-    _check_dtypes("matmul", a=a, b=b)
+    check_same_dtype("matmul", {"a": a, "b": b})
     return MatMul.apply(a, b)
 
 
@@ -93,11 +81,10 @@ def linear(x, weight, bias=None):
     if x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: expected {weight.shape[1]} input features "
                          f"(weight {weight.shape}), got input of shape {x.shape}")
-    if bias is None:
-        _check_dtypes("linear", input=x, weight=weight)
-        return Affine.apply(x, weight)
-    if bias.shape != (weight.shape[0],):
+    if bias is not None and bias.shape != (weight.shape[0],):
         raise ShapeError(f"linear: expected a bias of shape ({weight.shape[0]},) for weight "
                          f"{weight.shape}, got {bias.shape}")
-    _check_dtypes("linear", input=x, weight=weight, bias=bias)
+    check_same_dtype("linear", {"input": x, "weight": weight, "bias": bias})
+    if bias is None:
+        return Affine.apply(x, weight)
     return Affine.apply(x, weight, bias)

@@ -1,27 +1,15 @@
-"""Losses: log_softmax, cross_entropy, nll_loss, binary_cross_entropy_with_logits.
+"""Losses, with PyTorch's shapes: input (N, C), (C,) or (N, C, d1, …), classes on axis 1.
 
-Shapes as in PyTorch: the input is (N, C), or (C,) for one sample, or
-(N, C, d1, …) with the C classes on axis 1; a *sample* is one position on
-the other axes. Both classification losses are one formula: for each
-sample, with log p the log-probabilities of the classes and q a target
-distribution over them, ::
-
-    loss = −Σ_c q_c · log p_c
-
-``nll_loss`` is handed log p; ``cross_entropy`` computes it from logits x as
-log_softmax(x) = x − m − log Σ exp(x − m), m = max x (subtracting m keeps
-exp from overflowing). q comes from the target, with class weights w (all 1
-by default) and, for cross_entropy, label smoothing ε::
+Both classification losses are one formula per sample: loss = −Σ_c q_c · log p_c,
+log p given (``nll_loss``) or log_softmax(x) = x − m − log Σ exp(x − m), m = max x
+(``cross_entropy``). q comes from the target, class weights w and smoothing ε::
 
     a class label y:      q = (1 − ε)·w_y at class y  +  ε·w_c / C at every class c
                           (q = 0 when y equals ignore_index)
     class probabilities:  q = w_c · ((1 − ε)·target_c + ε / C)
 
-'sum' adds the samples' losses, 'none' returns them, and 'mean' divides the
-sum by Σ w_y over the labels kept (by the number of samples for
-probabilities), as PyTorch does. Through log_softmax the gradient is
-dx = softmax(x)·Σ_c q_c − q: the familiar (softmax − onehot)/N for plain
-labels and 'mean'.
+'mean' divides the sum by Σ w_y over the labels kept (the sample count for
+probabilities), as PyTorch. Through log_softmax, dx = softmax(x)·Σ_c q_c − q.
 """
 import math
 
@@ -30,7 +18,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops import reduce
-from minigrad.tensor import Function, ShapeError, Tensor
+from minigrad.tensor import Function, ShapeError, Tensor, check_same_dtype
 
 __all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood",
            "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
@@ -77,11 +65,10 @@ class NegativeLogLikelihood(Function):
 
 
 class BinaryCrossEntropyWithLogits(Function):
-    """loss = w·[(1 − t)·s(x) + pw·t·s(−x)],  s(z) = log(1 + eᶻ) = −log σ(−z).
+    """loss = w·[(1 − t)·s(x) + pw·t·s(−x)].   dx = w·[(1 − t)·σ(x) − pw·t·σ(−x)].
 
-    dx = w·[(1 − t)·σ(x) − pw·t·σ(−x)],   dt = w·[pw·s(−x) − s(x)];
-    with no pos_weight (pw = 1): dx = w·(σ(x) − t) and dt = −w·x. s is computed
-    from e^−|x| ≤ 1 and σ(±x) = e^−s(∓x) ≤ 1, so huge logits never overflow.
+    s(z) = log(1 + eᶻ); dt = w·[pw·s(−x) − s(x)]. s is computed from e^−|x| ≤ 1 and
+    σ(±x) = e^−s(∓x), so huge logits never overflow.
     """
 
     def forward(self, x, target, weight, pos_weight):
@@ -152,8 +139,7 @@ def _target_tensor(op, target, input):
     """A floating target as a tensor of the input's dtype (a tensor is kept, with its graph)."""
     if not isinstance(target, Tensor):
         return Tensor(_on_device(op, "target", target, input), dtype=input.dtype)
-    if target.dtype != input.dtype:
-        raise TypeError(f"{op}: the target is {target.dtype} but the input is {input.dtype}")
+    check_same_dtype(op, {"the target": target, "the input": input})
     return target
 
 
@@ -172,8 +158,8 @@ def _class_weights(op, weight, input, dim):
 
 
 def _labels(op, target, input, dim, ignore_index):
-    """Integer class labels, checked on the host (the GPU would index out of range
-    silently), then on the input's device as int64."""
+    """Integer class labels, checked on the host (a GPU would index out of range
+    silently), as int64 on the input's device."""
     labels = target.data if isinstance(target, Tensor) else target
     host = np.asarray(backend.to_device(labels, "cpu") if backend.is_array(labels) else labels)
     expected = input.shape[:dim] + input.shape[dim + 1:]

@@ -1,21 +1,11 @@
 """Pooling: max and average over sliding windows, adaptive and global pooling.
 
-Notation (as in ``minigrad.ops.window``)::
-
-    x      (N, C, H, W)    input; an unbatched (C, H, W) input is treated as N = 1
-    y      (N, C, OH, OW)  output
-    xpad   x with ``padding`` pixels on each side (−∞ for max, 0 for average)
-
-Tap (i, j) of the window at output (r, s) reads xpad[r·sh + i·dh, s·sw + j·dw].
-Tap (i, j) of *every* window at once is therefore one strided slice of
-xpad, an (N, C, OH, OW) array; a pooling op is a loop over the KH·KW taps,
-each step working on whole arrays. The backward adds each tap's gradient
-back through the same slice, so overlapping windows sum.
-
-Max pooling remembers which tap won (the argmax) and sends the gradient
-there alone; like PyTorch, the first maximum in row-major window order wins
-a tie. Adaptive pooling cuts H into OH windows that need not be equal (see
-:func:`adaptive_windows`), so it loops over output cells instead.
+x (N, C, H, W) → y (N, C, OH, OW); xpad is x padded with −∞ (max) or 0 (average).
+Tap (i, j) of every window at once is one strided slice of xpad (window.taps), so
+a pooling op loops over the KH·KW taps on whole arrays, and its backward adds each
+tap's gradient back through the same slice. Max pooling sends the gradient to the
+first maximum in row-major window order, as PyTorch. Adaptive windows need not be
+equal, so adaptive pooling loops over output cells instead.
 """
 import functools
 
@@ -24,7 +14,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops.shape import reshape
-from minigrad.ops.window import pair, window
+from minigrad.ops.window import pair, taps, window
 from minigrad.tensor import Function, ShapeError, Tensor
 
 __all__ = [
@@ -37,13 +27,9 @@ __all__ = [
 # ----- geometry ------------------------------------------------------------------------------
 
 def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """The checked :class:`~minigrad.ops.window.Window` of a pooling, by PyTorch's rules.
-
-    ``stride`` defaults to the kernel size; ``padding`` is at most half the
-    kernel. With ``ceil_mode`` the output size is rounded up instead of down,
-    ⌈(n + 2p − d·(k − 1) − 1) / s⌉ + 1, except that the last window must
-    start inside the input or the left padding; it may hang over the end.
-    """
+    """The checked Window of a pooling, by PyTorch's rules: ``stride`` defaults to the
+    kernel, ``padding`` is at most half the kernel; ``ceil_mode`` rounds the output size
+    up, but the last window must start inside the input or the left padding."""
     stride = kernel_size if stride is None else stride
     if not ceil_mode:
         geometry = window(op, size, kernel_size, stride, padding, dilation)
@@ -63,13 +49,6 @@ def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_
         raise ShapeError(f"{op}: padding must be at most half the kernel_size, got padding "
                          f"{geometry.padding} for kernel_size {geometry.kernel}")
     return geometry
-
-
-def _tap_slices(geometry):
-    """For each tap (i, j), row-major, the slice of xpad that holds it in every window."""
-    (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
-    return [(slice(None), slice(None), slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
-             slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)) for i in range(kh) for j in range(kw)]
 
 
 def _padded_shape(shape, geometry):
@@ -105,16 +84,16 @@ def _crop(grad_pad, geometry, shape):
 def _window_max(xpad, geometry):
     """(the maximum of each window, the tap that holds it): one pass per tap.
 
-    Tap k takes over from the running maximum only where it is strictly
-    larger, so the first maximum in row-major window order wins a tie. The
-    winner is the last tap that took over: as k grows, the largest such k.
+    Tap k takes over only where it is strictly larger, so the first maximum wins a
+    tie; the winner is the last (largest) k that took over.
     """
     xp = get_array_module(xpad)
-    slices = _tap_slices(geometry)
-    best = xpad[slices[0]].copy(order="K")
+    slices = taps(geometry)
+    best = xpad[:, :, slices[0][0], slices[0][1]].copy(order="K")
     winner = xp.zeros_like(best, dtype=xp.uint8 if len(slices) <= 256 else xp.int32)
     for k in range(1, len(slices)):
-        candidate = xpad[slices[k]]
+        rows, cols = slices[k]
+        candidate = xpad[:, :, rows, cols]
         took_over = candidate > best
         xp.maximum(best, candidate, out=best)
         xp.maximum(winner, xp.multiply(took_over, k, dtype=winner.dtype), out=winner)
@@ -132,8 +111,8 @@ class MaxPooling(Function):
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.geometry))
-        for k, tap in enumerate(_tap_slices(self.geometry)):
-            grad_pad[tap] += grad_out * (self.winner == k)
+        for k, (rows, cols) in enumerate(taps(self.geometry)):
+            grad_pad[:, :, rows, cols] += grad_out * (self.winner == k)
         return (_crop(grad_pad, self.geometry, self.x_shape),)
 
 
@@ -143,27 +122,24 @@ class AvgPooling(Function):
     def forward(self, x, geometry, divisor):
         self.x_shape, self.geometry, self.divisor = x.shape, geometry, divisor
         xpad = _pad(x, geometry, 0)
-        slices = _tap_slices(geometry)
-        total = xpad[slices[0]].copy(order="K")
-        for tap in slices[1:]:
-            total += xpad[tap]
+        slices = taps(geometry)
+        total = xpad[:, :, slices[0][0], slices[0][1]].copy(order="K")
+        for rows, cols in slices[1:]:
+            total += xpad[:, :, rows, cols]
         return total / divisor
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         grad_tap = grad_out / self.divisor
         grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.geometry))
-        for tap in _tap_slices(self.geometry):
-            grad_pad[tap] += grad_tap
+        for rows, cols in taps(self.geometry):
+            grad_pad[:, :, rows, cols] += grad_tap
         return (_crop(grad_pad, self.geometry, self.x_shape),)
 
 
 def _avg_divisor(size, geometry, count_include_pad):
-    """(OH, OW) host array: how many pixels each window averages, PyTorch's way.
-
-    A window is first clipped to the padded input (only ceil_mode's last
-    window sticks out); without ``count_include_pad`` also to the input.
-    """
+    """(OH, OW) host array: how many pixels each window averages, PyTorch's way: each
+    window clipped to the padded input, and without ``count_include_pad`` to the input."""
     counts = []
     for n, k, s, p, out in zip(size, geometry.kernel, geometry.stride, geometry.padding,
                                geometry.out_size):
@@ -191,10 +167,8 @@ def _adaptive_cells(in_size, out_size):
 
 
 def _adaptive_max(x, out_size):
-    """(the maximum of each cell, its flat index h·W + w in the input plane).
-
-    Within a cell, ``argmax`` takes the first maximum in row-major order, as PyTorch.
-    """
+    """(the maximum of each cell, its flat index h·W + w in the input plane); ``argmax``
+    takes the first maximum in row-major order, as PyTorch."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     y = xp.empty((n, c) + out_size, dtype=x.dtype)
@@ -280,9 +254,8 @@ def _flat_indices(winner, geometry, width):
 @_accepts_unbatched
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max over KH×KW windows moved by ``stride`` (default: the kernel size), with
-    PyTorch's arguments and semantics; with ``return_indices``, (output, indices)
-    where indices are each maximum's flat index h·W + w in its input plane."""
+    """Max over sliding windows, with PyTorch's arguments; with ``return_indices``, also
+    each maximum's flat index h·W + w in its input plane."""
     geometry = pool_window("max_pool2d", x.shape[2:], kernel_size, stride, padding, dilation,
                            ceil_mode)
     y = MaxPooling.apply(x, geometry=geometry)
@@ -296,8 +269,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 @_accepts_unbatched
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
-    """Mean over KH×KW windows moved by ``stride`` (default: the kernel size), zero
-    padding; PyTorch's arguments and semantics, including which pixels count."""
+    """Mean over sliding windows, zero padding, with PyTorch's arguments and divisors."""
     geometry = pool_window("avg_pool2d", x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is None:
         divisor = _avg_divisor(x.shape[2:], geometry, count_include_pad)
@@ -328,7 +300,7 @@ def _adaptive_size(op, output_size, in_size):
 @_accepts_unbatched
 def adaptive_max_pool2d(x, output_size, return_indices=False):
     """Max over PyTorch's adaptive windows: (N, C, *output_size) from any input size;
-    with ``return_indices``, also each maximum's flat index h·W + w in its plane."""
+    ``return_indices`` as in :func:`max_pool2d`."""
     out_size = _adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
     y = AdaptiveMaxPooling.apply(x, out_size=out_size)
     if not return_indices:

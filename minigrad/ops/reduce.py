@@ -1,8 +1,6 @@
-"""Reductions with PyTorch's arguments: sum, mean, amax, max.
-
-``dim`` is an int, a tuple of ints, or None (every dim); negative dims count
-from the end. ``keepdim=True`` keeps each reduced dim with size 1.
-"""
+"""Reductions with PyTorch's arguments: sum, mean, amax, max. ``dim`` is an int, a tuple
+of ints, or None (every dim); ``keepdim=True`` keeps each reduced dim with size 1."""
+import math
 from collections import namedtuple
 
 from minigrad.backend import get_array_module
@@ -56,9 +54,7 @@ class Mean(Function):
 
     def forward(self, x, dims, keepdim):
         self.x_shape, self.dims = x.shape, dims
-        self.count = 1
-        for d in dims:
-            self.count *= x.shape[d]
+        self.count = math.prod(x.shape[d] for d in dims)
         return x.mean(axis=dims, keepdims=keepdim)
 
     def backward(self, grad_out):
@@ -68,10 +64,7 @@ class Mean(Function):
 
 
 class Amax(Function):
-    """y = max x over dims.   dy/dx = 1/k at each of the k elements equal to the maximum, else 0.
-
-    Tied maxima share the gradient evenly, as in PyTorch.
-    """
+    """y = max x over dims.   dy/dx = 1/k at each of the k elements equal to the maximum, else 0."""
 
     def forward(self, x, dims, keepdim):
         y = x.max(axis=dims, keepdims=True)
@@ -84,10 +77,7 @@ class Amax(Function):
 
 
 class MaxAlongDim(Function):
-    """y = x at index i along dim, i the first maximum.   dy/dx = 1 at i, else 0.
-
-    ``indices`` (the argmax, with dim kept as size 1) is found by ``max``.
-    """
+    """y = x at index i along dim, i the first maximum.   dy/dx = 1 at i, else 0."""
 
     def forward(self, x, dim, keepdim, indices):
         self.x_shape, self.dim, self.indices = x.shape, dim, indices

@@ -44,9 +44,8 @@ class Permute(Function):
 class GetItem(Function):
     """y = x[index].   dx = dy scattered back to where each element came from.
 
-    Integer-array indices may pick one element several times; the gradients
-    of the copies must add up. ``bincount`` does that: number every element
-    of x, index those numbers like x, and sum dy per source number.
+    An element picked several times sums its copies' gradients: ``bincount`` of dy
+    over the source numbers (every element of x numbered, indexed like x).
     """
 
     def forward(self, x, index):
@@ -59,9 +58,7 @@ class GetItem(Function):
             grad = xp.zeros(self.x_shape, dtype=self.dtype)
             grad[self.index] = grad_out
             return (grad,)
-        size = 1
-        for n in self.x_shape:
-            size *= n
+        size = math.prod(self.x_shape)
         source = xp.arange(size).reshape(self.x_shape)[self.index]
         grad = xp.bincount(source.ravel(), weights=grad_out.ravel(), minlength=size)
         return (grad.astype(self.dtype).reshape(self.x_shape),)

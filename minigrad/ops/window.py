@@ -1,19 +1,15 @@
-"""Window geometry: where a kernel sits on an image, for conv, unfold/fold and pooling.
+"""Window geometry for conv, unfold/fold and pooling.
 
-Along one axis of size n, a kernel of k taps with dilation d spans
-d·(k − 1) + 1 pixels; moved by the stride s over the input padded by p on
-both sides, it fits at ::
-
-    out = ⌊(n + 2·p − d·(k − 1) − 1) / s⌋ + 1
-
-positions (PyTorch's formula; with d = 1 it is ⌊(n + 2p − k) / s⌋ + 1).
+Along one axis of size n, a kernel of k taps with dilation d spans d·(k − 1) + 1
+pixels; moved by stride s over the input padded by p on both sides, it fits at
+out = ⌊(n + 2·p − d·(k − 1) − 1) / s⌋ + 1 positions (PyTorch's formula).
 Tap i of the window at output position o reads padded pixel o·s + i·d.
 """
 from collections import namedtuple
 
 from minigrad.tensor import ShapeError
 
-__all__ = ["Window", "output_size", "pair", "window"]
+__all__ = ["Window", "output_size", "pair", "taps", "window"]
 
 Window = namedtuple("Window", ["kernel", "stride", "padding", "dilation", "out_size"])
 Window.__doc__ = """A checked 2-D window geometry: every field a (height, width) pair of ints."""
@@ -41,12 +37,9 @@ def output_size(size, kernel, stride=1, padding=0, dilation=1):
 
 
 def window(op, size, kernel_size, stride, padding=0, dilation=1):
-    """Check a window on an input of spatial ``size`` (H, W); return a :class:`Window`.
-
-    Raises ShapeError naming ``op`` and the argument when a value is not an
-    int or pair, kernel/stride/dilation < 1, padding < 0, or the (dilated)
-    kernel does not fit in the padded input.
-    """
+    """The checked :class:`Window` on an input of spatial ``size`` (H, W); a ShapeError
+    names ``op`` and the argument when a value is not an int or pair, is too small, or
+    the dilated kernel does not fit in the padded input."""
     kernel = pair(kernel_size, "kernel_size", op)
     stride = pair(stride, "stride", op)
     padding = pair(padding, "padding", op)
@@ -63,3 +56,15 @@ def window(op, size, kernel_size, stride, padding=0, dilation=1):
     out = tuple(output_size(n, k, s, p, d)
                 for n, k, s, p, d in zip(size, kernel, stride, padding, dilation))
     return Window(kernel, stride, padding, dilation, out)
+
+
+def taps(win):
+    """For each kernel tap (i, j), row-major: the row and column slices of the padded
+    image it reads, rows r·sh + i·dh and columns s·sw + j·dw for every output (r, s)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
+    slices = []
+    for i in range(kh):
+        for j in range(kw):
+            slices.append((slice(i * dh, i * dh + sh * (oh - 1) + 1, sh),
+                           slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)))
+    return slices

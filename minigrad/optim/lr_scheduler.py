@@ -1,15 +1,8 @@
-"""Learning-rate schedules, as ``torch.optim.lr_scheduler``.
-
-A scheduler sets ``group['lr']`` of every parameter group of its optimizer.
-Call ``scheduler.step()`` once after each ``optimizer.step()``: the scheduler
-counts its steps in ``last_epoch`` (PyTorch's name; it counts whatever you
-step it for, epochs or batches) and sets the rate the next optimizer step
-will use. Creating a scheduler already sets the rate of step 0.
-
-Each schedule is written in closed form, lr = f(last_epoch), from the
-groups' starting rates ``initial_lr``. PyTorch computes StepLR and
-CosineAnnealingLR step by step from the previous rate instead; for a
-scheduler that alone drives its optimizer the two agree to rounding.
+"""Learning-rate schedules, as ``torch.optim.lr_scheduler``: call ``scheduler.step()``
+after each ``optimizer.step()``; it counts steps in ``last_epoch`` and sets every
+group's ``lr`` for the next one. Each schedule is closed-form, lr = f(last_epoch),
+from the groups' ``initial_lr`` (PyTorch steps StepLR and CosineAnnealingLR from the
+previous rate instead; alone on an optimizer, the two agree to rounding).
 """
 import math
 
@@ -20,11 +13,8 @@ __all__ = ["CosineAnnealingLR", "LRScheduler", "OneCycleLR", "StepLR"]
 
 class LRScheduler:
     """The base: subclasses implement ``get_lr()``, the rates at ``last_epoch``.
-
-    ``last_epoch=-1`` starts a schedule (each group's ``initial_lr`` becomes its
-    current ``lr``); a later value resumes one and needs the ``initial_lr`` that
-    a restored optimizer state brings along.
-    """
+    ``last_epoch=-1`` starts a schedule; a later value resumes one (the groups
+    must hold ``initial_lr``, as a restored optimizer state does)."""
 
     def __init__(self, optimizer, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
@@ -55,7 +45,7 @@ class LRScheduler:
         return list(self._last_lr)
 
     def state_dict(self):
-        """Every attribute but the optimizer: plain numbers, lists and strings."""
+        """Every attribute but the optimizer."""
         return {key: value for key, value in vars(self).items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
@@ -68,8 +58,7 @@ def check_positive_int(scheduler, name, value):
 
 
 class StepLR(LRScheduler):
-    """lr = initial_lr · gamma ** (last_epoch // step_size): the rate drops by the
-    factor ``gamma`` every ``step_size`` steps."""
+    """lr = initial_lr · gamma ** (last_epoch // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         check_positive_int("StepLR", "step_size", step_size)
@@ -82,9 +71,7 @@ class StepLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (initial_lr − eta_min) · (1 + cos(π · last_epoch / T_max)) / 2:
-    half a cosine from the starting rate down to ``eta_min`` over ``T_max`` steps
-    (beyond them the cosine carries on, back up)."""
+    """lr = eta_min + (initial_lr − eta_min) · (1 + cos(π · last_epoch / T_max)) / 2."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         check_positive_int("CosineAnnealingLR", "T_max", T_max)
@@ -116,17 +103,10 @@ def per_group(name, optimizer, value):
 class OneCycleLR(LRScheduler):
     """The one-cycle policy (Smith & Topin), with PyTorch's arguments and values.
 
-    Over ``total_steps`` (or ``epochs · steps_per_epoch``) optimizer steps the
-    rate rises from initial_lr = max_lr / div_factor to ``max_lr`` during the
-    first ``pct_start`` of the steps, then falls to min_lr = initial_lr /
-    final_div_factor; each phase follows ``anneal_strategy`` ('cos': half a
-    cosine, 'linear': a line). ``three_phase=True`` falls back to initial_lr
-    symmetrically first and only then to min_lr. With ``cycle_momentum`` the
-    momentum (SGD's ``momentum``, Adam's β₁) moves the opposite way, between
-    ``max_momentum`` and ``base_momentum``.
-
-    Phase boundaries are step numbers: the warm-up ends at step
-    pct_start · total_steps − 1, the last phase at total_steps − 1.
+    The rate rises from max_lr / div_factor to ``max_lr`` over the first ``pct_start``
+    of ``total_steps``, then falls to initial_lr / final_div_factor (``three_phase``:
+    back to initial_lr first), each phase along ``anneal_strategy``; with
+    ``cycle_momentum`` the momentum (or Adam's β₁) moves the opposite way.
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,

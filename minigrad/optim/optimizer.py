@@ -1,22 +1,22 @@
-"""The optimizer base: parameter groups and per-parameter state, as in PyTorch.
-
-``optimizer.param_groups`` is a list of dicts, each holding ``'params'`` (a
-list of tensors) and the hyper-parameters that apply to them (``'lr'``, ...).
-A learning-rate scheduler changes ``group['lr']`` between steps; ``step``
-reads it afresh every time. ``optimizer.state[p]`` holds what the algorithm
-keeps for parameter ``p`` between steps (Adam's moving averages, ...).
-"""
+"""The optimizer base, as in PyTorch: ``param_groups`` (dicts of ``'params'`` and their
+hyper-parameters, read afresh every step) and ``state[p]``, kept between steps."""
 import numpy as np
 
 from minigrad import backend
 from minigrad.tensor import Tensor
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "check_non_negative"]
+
+
+def check_non_negative(values):
+    """PyTorch's check of hyper-parameters: ``values`` ({description: value}) all ≥ 0."""
+    for description, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {description}: {value}")
 
 
 class Optimizer:
-    """Updates parameters from their ``.grad``. ``params`` is an iterable of
-    tensors, or of dicts ``{'params': [...], 'lr': ...}`` (one per group);
+    """Updates parameters from their ``.grad``; ``params`` holds tensors or group dicts,
     ``defaults`` fills in what a group leaves out. Subclasses implement ``step``."""
 
     def __init__(self, params, defaults):
@@ -53,12 +53,8 @@ class Optimizer:
     def step(self):
         raise NotImplementedError
 
-    # ----- saving and restoring ------------------------------------------------------------
-    #
-    # The state dict is flat, {name: NumPy array}, so that minigrad.save can store it in an
-    # .npz file. Its names follow PyTorch's nested layout, with parameters numbered in
-    # group order: 'param_groups.0.lr', 'param_groups.0.params' (the numbers of the group's
-    # parameters), 'state.3.step', 'state.3.exp_avg', ...
+    # The state dict is flat, {name: NumPy array}, for an .npz file; names follow PyTorch's
+    # nesting, parameters numbered in group order: 'param_groups.0.lr', 'state.3.exp_avg'.
 
     def state_dict(self):
         """Every group's hyper-parameters and every parameter's state, as host arrays."""
@@ -77,9 +73,8 @@ class Optimizer:
         return state
 
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` returned: hyper-parameters, step counts and
-        buffers (moved to each parameter's device and dtype). Everything is checked
-        first, so a state that does not fit changes nothing."""
+        """Restore what :meth:`state_dict` returned, onto each parameter's device and
+        dtype; everything is checked first, so a state that does not fit changes nothing."""
         where = f"{type(self).__name__}.load_state_dict"
         params = [p for group in self.param_groups for p in group["params"]]
         for g, group in enumerate(self.param_groups):

@@ -1,5 +1,5 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
-from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.optimizer import Optimizer, check_non_negative
 
 __all__ = ["SGD"]
 
@@ -9,12 +9,8 @@ class SGD(Optimizer):
     step), then p ← p − lr·b.  Without momentum: p ← p − lr·g."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_non_negative({"learning rate": lr, "momentum value": momentum,
+                            "weight_decay value": weight_decay})
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
 
     def step(self):
