@@ -643,11 +643,14 @@ def basic_part(draw, n):
 @st.composite
 def with_none_and_ellipsis(draw, parts):
     """Maybe drop trailing parts, replace a run by Ellipsis, insert None."""
-    parts = list(parts)
-    parts = parts[:draw(st.integers(0, len(parts)))] if draw(st.booleans()) else parts
+    parts, dropped = list(parts), draw(st.booleans())
+    if dropped:
+        parts = parts[:draw(st.integers(0, len(parts)))]
     if draw(st.booleans()):
         start = draw(st.integers(0, len(parts)))
-        stop = draw(st.integers(start, len(parts)))
+        # After a dropped tail, the parts after an Ellipsis would fall on the wrong
+        # (trailing) axes: there the Ellipsis may only replace the end.
+        stop = len(parts) if dropped else draw(st.integers(start, len(parts)))
         parts[start:stop] = [Ellipsis]
     for _ in range(draw(st.integers(0, 2))):
         parts.insert(draw(st.integers(0, len(parts))), None)
