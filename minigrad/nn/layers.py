@@ -70,6 +70,14 @@ class Linear(Module):
 
 
 class ReLU(Module):
+    """y = max(x, 0), elementwise. ``inplace=True`` is refused: the tape keeps
+    the input's data, so it is never overwritten."""
+
+    def __init__(self, inplace=False):
+        if inplace:
+            raise ValueError("ReLU: inplace=True is not supported (minigrad never overwrites "
+                             "an input); use ReLU()")
+
     def forward(self, x):
         return F.relu(x)
 

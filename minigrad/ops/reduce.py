@@ -4,6 +4,7 @@ import math
 from collections import namedtuple
 
 from minigrad.backend import get_array_module
+from minigrad.ops.elementwise import maximum
 from minigrad.ops.shape import dim_index
 from minigrad.tensor import Function, ShapeError, Tensor
 
@@ -109,7 +110,10 @@ def amax(x, dim=None, keepdim=False):
 def max(x, dim=None, keepdim=False):
     """``max(x)``: the largest element (ties share the gradient, as ``amax``).
     ``max(x, dim)``: ``MaxResult(values, indices)`` of the first maximum along
-    ``dim``, which alone receives the gradient, as ``torch.max(x, dim)``."""
+    ``dim``, which alone receives the gradient, as ``torch.max(x, dim)``.
+    ``max(x, other)`` with a tensor ``other``: the elementwise ``maximum``."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
     if dim is None:
         return amax(x, None, keepdim)
     if not isinstance(dim, int):
