@@ -9,9 +9,9 @@ import numpy as np
 
 from minigrad import backend
 
-__all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice", "backpropagate",
-           "check_positive_int", "check_same_dtype", "is_grad_enabled", "no_grad", "tensor",
-           "unbroadcast"]
+__all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice",
+           "backpropagate", "check_positive_int", "check_same_dtype", "is_grad_enabled",
+           "no_grad", "tensor", "topological_order", "unbroadcast"]
 
 
 class ShapeError(ValueError):
@@ -93,7 +93,7 @@ def backpropagate(root, grad, retain_graph=False):
         _accumulate(root, grad)
         return
     grads = {id(root.grad_fn): grad}
-    for node in _topological_order(root.grad_fn):
+    for node in reversed(topological_order(root.grad_fn)):
         grad_out = grads.pop(id(node), None)
         if grad_out is None:  # every path to this node returned None
             continue
@@ -115,13 +115,14 @@ def backpropagate(root, grad, retain_graph=False):
             node.release()  # free what forward saved as soon as it is used
 
 
-def _topological_order(root):
-    """Functions and leaves reachable from ``root``, each after every node that uses it:
-    an explicit stack (no recursion limit) emits a node once its parents are emitted."""
+def topological_order(root):
+    """Functions and leaves reachable from ``root``, each after all of its inputs
+    (data-flow order; backward walks it reversed). An explicit stack, so no
+    recursion limit: a node is emitted on its second visit, once its inputs are."""
     order, visited, stack = [], set(), [(root, False)]
     while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
+        node, inputs_done = stack.pop()
+        if inputs_done:
             order.append(node)
             continue
         if id(node) in visited:
@@ -134,10 +135,10 @@ def _topological_order(root):
                     "backward(): part of this graph was already used by an earlier backward() "
                     "and released; run the forward pass again, or call the first backward() "
                     "with retain_graph=True")
-            for parent in node.parents:
-                if parent is not None and id(parent) not in visited:
+            for parent in reversed(node.parents):
+                if parent is not None:
                     stack.append((parent, False))
-    return reversed(order)
+    return order
 
 
 def _accumulate(leaf, grad):

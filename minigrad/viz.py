@@ -32,7 +32,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.fileio import write_bytes
-from minigrad.tensor import Function, Tensor
+from minigrad.tensor import Function, Tensor, topological_order
 
 __all__ = ["draw", "to_dot"]
 
@@ -119,30 +119,15 @@ def _names(params):
 
 
 def _graph_order(root):
-    """Every Function and leaf tensor ``root`` depends on, each after its inputs.
-
-    The same walk as backward's (an explicit stack: a node is emitted on its
-    second visit, when all its inputs have been), read in data-flow order.
-    """
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if isinstance(node, Function):
-            if node.released:
-                raise RuntimeError(
-                    "to_dot: this graph was released by an earlier backward(); run the forward "
-                    "pass again and call backward(retain_graph=True) to keep the graph for drawing")
-            for parent in reversed(node.parents):
-                if parent is not None:
-                    stack.append((parent, False))
-    return order
+    """Every Function and leaf tensor ``root`` depends on, each after its inputs:
+    backward's own walk (``topological_order``), read in data-flow order."""
+    try:
+        return topological_order(root)
+    except RuntimeError:
+        raise RuntimeError(
+            "to_dot: this graph was released by an earlier backward(); run the forward "
+            "pass again and call backward(retain_graph=True) to keep the graph for drawing"
+        ) from None
 
 
 def _modules(nodes, names):
