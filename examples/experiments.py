@@ -23,7 +23,8 @@ seeds: one train_mnist.py run per seed in --out/seed<N> (the options after
 test accuracy over every finished run in --out/seed*, in --out/seeds.json and
 --out/seeds.md. --summarise trains nothing: start seeds separately (in
 parallel, say), then summarise. resolutions: the test accuracy of trained
-variable-resolution runs with every test image resized to each of --sizes px.
+variable-resolution runs with every test image resized to each of --sizes px,
+and with the images that fit padded to that size.
 """
 import argparse
 import io
@@ -32,6 +33,8 @@ import statistics
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import numpy as np
 
 import mnist_data
 import mnist_settings
@@ -425,9 +428,27 @@ def trained_varres(folder, device):
     return model.to(device), metrics["args"]["seed"]
 
 
+def pad_groups(groups, size):
+    """The images of ``groups`` no larger than ``size`` on a size × size canvas of
+    background (0), centred: a new canvas, the digit at the scale it was drawn."""
+    images, labels = [], []
+    for (height, width), (group_images, group_labels) in groups.items():
+        if height <= size and width <= size:
+            top, left = (size - height) // 2, (size - width) // 2
+            images.append(np.pad(group_images, ((0, 0), (top, size - height - top),
+                                                (left, size - width - left))))
+            labels.append(group_labels)
+    if not images:
+        return {}
+    return {(size, size): (np.concatenate(images), np.concatenate(labels))}
+
+
 def test_groups(args):
-    """{row name: groups}: the test images as drawn, one row per resolution, then
-    all of them resized to each of --sizes."""
+    """{row name: groups}: the test images as drawn, one row per resolution; all of
+    them resized to each of --sizes (the digit scaled with the image: mnist-varres
+    draws its digits about 20 px tall at every resolution); and the ones that fit
+    padded to each of --sizes that is no native size (a canvas never seen, the
+    digit as drawn)."""
     test = mnist_data.load_split("varres", args.data_dir, "test")
     if args.eval_limit:
         test = data.limit_groups(test, args.eval_limit, seed=mnist_data.SPLIT_SEED)
@@ -438,6 +459,11 @@ def test_groups(args):
             shape: test[shape]}
     for size in args.sizes:
         rows[f"all resized to {size} px"] = data.resize_groups(test, size)
+    for size in args.sizes:
+        padded = pad_groups(test, size)
+        if padded and next(iter(padded)) not in test:
+            count = len(padded[(size, size)][1])
+            rows[f"padded to {size} px ({count:,} images)"] = padded
     return rows
 
 

@@ -167,5 +167,25 @@ def test_resolutions_evaluate_the_resized_test_images(tmp_path):
                                              rel=1e-6)]
     drawn = [name for name in results["accuracy"] if name.startswith("as drawn")]
     assert len(drawn) == len(test)
+    small = sum(len(labels) for (height, _), (_, labels) in test.items() if height <= 40)
+    assert f"padded to 40 px ({small:,} images)" in results["accuracy"]
     table = (tmp_path / "resolutions.md").read_text()
     assert "| all resized to 40 px |" in table
+
+
+def test_padding_centres_the_images_that_fit_on_a_background_canvas():
+    rng = np.random.default_rng(0)
+    small = rng.integers(1, 256, (3, 32, 32), dtype=np.uint8)
+    odd = rng.integers(1, 256, (2, 33, 35), dtype=np.uint8)
+    large = rng.integers(1, 256, (4, 48, 48), dtype=np.uint8)
+    groups = {(32, 32): (small, np.array([1, 2, 3])), (33, 35): (odd, np.array([4, 5])),
+              (48, 48): (large, np.zeros(4, dtype=np.int64))}
+    (images, labels), = experiments.pad_groups(groups, 40).values()
+    assert images.shape == (5, 40, 40) and images.dtype == np.uint8
+    assert labels.tolist() == [1, 2, 3, 4, 5]
+    assert np.array_equal(images[:3, 4:36, 4:36], small)
+    assert np.array_equal(images[3:, 3:36, 2:37], odd)
+    mask = np.ones((40, 40), dtype=bool)
+    mask[4:36, 4:36] = False
+    assert not images[:3][:, mask].any()
+    assert experiments.pad_groups({(48, 48): groups[(48, 48)]}, 40) == {}
