@@ -412,6 +412,8 @@ def parse_resolutions_args(argv):
     parser.add_argument("--device", choices=["cpu", "gpu", "cuda"], default="cpu",
                         help="default: cpu")
     parser.add_argument("--data-dir", default=None, help="default: $MINIGRAD_DATA, else ./data")
+    parser.add_argument("--cache-dir", default=None,
+                        help="mnist-varres cache (default: $XDG_CACHE_HOME/minigrad)")
     return parser.parse_args(argv)
 
 
@@ -449,7 +451,7 @@ def test_groups(args):
     draws its digits about 20 px tall at every resolution); and the ones that fit
     padded to each of --sizes that is no native size (a canvas never seen, the
     digit as drawn)."""
-    test = mnist_data.load_split("varres", args.data_dir, "test")
+    test = mnist_data.load_split("varres", args, "test")  # reads data_dir and cache_dir
     if args.eval_limit:
         test = data.limit_groups(test, args.eval_limit, seed=mnist_data.SPLIT_SEED)
     rows = {}

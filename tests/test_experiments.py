@@ -154,7 +154,7 @@ def test_resolutions_evaluate_the_resized_test_images(tmp_path):
                              "--eval-limit", "60", "--data-dir", str(real_data_dir())])
     assert code == 0
     results = json.loads((tmp_path / "resolutions.json").read_text())
-    test = data.limit_groups(mnist_data.load_split("varres", str(real_data_dir()), "test"), 60,
+    test = data.limit_groups(data.load_varres(real_data_dir(), split="test"), 60,
                              seed=mnist_data.SPLIT_SEED)
     mean, std = mnist_data.NORMALISATION["varres"]
     for size in (20, 40):   # the same figure, computed here in one batch
