@@ -347,3 +347,43 @@ def test_a_repeated_step_reuses_freed_memory():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout) < 100  # page faults per step
+
+
+TRAINED_WEIGHTS = """
+import ctypes, hashlib, sys
+import numpy as np
+import minigrad, minigrad.functional as F
+from minigrad import backend, models, optim
+if sys.argv[1] == "plain":  # undo the setting: glibc's default thresholds (128 KiB)
+    mallopt = ctypes.CDLL(None).mallopt
+    assert mallopt(backend.M_MMAP_THRESHOLD, 128 * 1024)
+    assert mallopt(backend.M_TRIM_THRESHOLD, 128 * 1024)
+minigrad.manual_seed(0)
+model = models.fixed_res_cnn()
+opt = optim.Adam(model.parameters(), lr=1e-3)
+rng = np.random.default_rng(0)
+for _ in range(4):
+    x = minigrad.tensor(rng.random((32, 1, 28, 28), dtype=np.float32))
+    loss = F.cross_entropy(model(x), rng.integers(0, 10, 32))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+digest = hashlib.sha256()
+for p in model.parameters():
+    digest.update(p.data.tobytes())
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
+                    reason="keep_freed_memory tunes glibc's malloc only")
+def test_keeping_freed_memory_changes_no_value():
+    """The speed trick's bit-identity test: four training steps with the setting and
+    with glibc's default thresholds restored end in byte-identical weights."""
+    digests = []
+    for mode in ("kept", "plain"):
+        done = subprocess.run([sys.executable, "-c", TRAINED_WEIGHTS, mode],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        digests.append(done.stdout.strip())
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
