@@ -13,10 +13,12 @@ from minigrad import backend, data
 from minigrad.checkpoint import load_meta
 
 CHECKPOINT = "checkpoint.npz"
-PLAIN = {"lr": 1e-3, "schedule": "constant", "augment": False}  # the assignment's setting
+PLAIN = {"lr": 1e-3, "schedule": "constant", "augment": False,  # the assignment's setting
+         "label_smoothing": 0.0, "weight_decay": 0.0, "ema": None}
 DEFAULTS = {
     "model": "fixed", "pooling": "max", "device": "cpu", "epochs": 5, "batch_size": 16,
     "lr": 3e-3, "schedule": "onecycle", "augment": False, "plain": False, "seed": 0,
+    "label_smoothing": 0.0, "weight_decay": 0.0, "ema": None,
     "data_dir": None, "out": None, "limit": None, "eval_limit": None, "val_size": 10_000,
     "resume": False, "redownload": False, "cache_dir": None, "distributed": False,
     "eval_batch_size": 256, "log_every": 50,
@@ -51,9 +53,18 @@ def non_negative_int(text):
     return number(int, text, lambda value: value >= 0, "a non-negative integer")
 
 
+def non_negative_float(text):
+    return number(float, text, lambda value: math.isfinite(value) and value >= 0,
+                  "a non-negative number")
+
+
 def positive_float(text):
     return number(float, text, lambda value: math.isfinite(value) and value > 0,
                   "a positive number")
+
+
+def fraction(text):
+    return number(float, text, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 
 def build_parser():
@@ -83,6 +94,14 @@ def build_parser():
              "(default: onecycle)")
     add("--augment", action=argparse.BooleanOptionalAction,
         help="random rotation/shift/zoom/intensity on each training batch (default: off)")
+    add("--label-smoothing", type=fraction, metavar="S",
+        help="train on targets 1 - S + S/10 for the label, S/10 for every other class "
+             "(cross_entropy's label_smoothing; default: 0)")
+    add("--weight-decay", type=non_negative_float, metavar="W",
+        help="decoupled weight decay: AdamW instead of Adam (default: 0, Adam)")
+    add("--ema", type=fraction, metavar="DECAY",
+        help="evaluate (validation, test, model.npz) with an exponential moving average of "
+             "the weights, a <- DECAY a + (1 - DECAY) w after every step (default: off)")
     add("--plain", action="store_true",
         help="the assignment's exact setting: Adam with constant lr 1e-3, no augmentation")
     add("--seed", type=non_negative_int,
@@ -129,7 +148,8 @@ def parse_config(argv=None):
         clashes = [key for key, value in PLAIN.items() if key in given and given[key] != value]
         if clashes:
             names = ", ".join(f"--{key.replace('_', '-')}" for key in clashes)
-            raise UsageError(f"--plain fixes {names} (Adam, constant lr 1e-3, no augmentation); "
+            raise UsageError(f"--plain fixes {names} (Adam, constant lr 1e-3, no augmentation, "
+                             "no label smoothing, weight decay or weight average); "
                              "drop one of them")
     if given.get("resume"):
         settings = resumed_settings(given)

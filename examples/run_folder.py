@@ -1,8 +1,10 @@
 """The run directory of train_mnist.py and its files.
 
     checkpoint.npz   after every epoch: weights, Adam's state, the metrics so far
+                     (and with --ema the weight average)
     metrics.json     settings, per-epoch and per-logged-step results (below)
-    model.npz        the final weights (minigrad.load / model.load_state_dict)
+    model.npz        the final weights (minigrad.load / model.load_state_dict);
+                     with --ema, the averaged weights that were tested
     curves.png       training and validation loss, validation accuracy
 
 Every file is written atomically (minigrad.fileio), so a crash or Ctrl-C
@@ -73,12 +75,14 @@ def new_metrics(config, model, processes=1):
     }
 
 
-def resume(out, config, model, optimizer, processes=1):
-    """(epochs done, metrics) of the run in ``out``; the weights and the optimizer
-    state are loaded from its checkpoint. It must continue on as many
-    processes as it ran on (the batch of a step depends on it)."""
+def resume(out, config, model, optimizer, processes=1, average=None):
+    """(epochs done, metrics) of the run in ``out``; the weights, the optimizer
+    state and the weight average (if ``average``) are loaded from its checkpoint.
+    It must continue on as many processes as it ran on (the batch of a step
+    depends on it)."""
+    extras = {"average": average} if average is not None else None
     try:
-        meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer)
+        meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer, extras)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot resume: {error}") from None
     metrics = meta["metrics"]
@@ -126,11 +130,12 @@ def ctrl_c_deferred():
         raise KeyboardInterrupt
 
 
-def save_epoch(out, model, optimizer, metrics):
-    """Checkpoint (weights, Adam state, epoch, metrics), then metrics.json; call it
-    inside ctrl_c_deferred()."""
+def save_epoch(out, model, optimizer, metrics, average=None):
+    """Checkpoint (weights, Adam state, the weight average if any, epoch, metrics),
+    then metrics.json; call it inside ctrl_c_deferred()."""
     meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
-    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta)
+    extras = {"average": average} if average is not None else None
+    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta, extras=extras)
     write_json(out / METRICS, metrics)
 
 

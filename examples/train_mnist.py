@@ -38,7 +38,7 @@ from minigrad import GPUUnavailableError, distributed, models, optim
 from minigrad.checkpoint import load_meta
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
-from minigrad.training import NonFiniteLoss, evaluate, train_one_epoch
+from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
 from mnist_settings import UsageError, parse_config
 
 WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the peak
@@ -76,8 +76,12 @@ def build_schedule(optimizer, config, dataset, steps_done):
     return scheduler
 
 
-def evaluate_groups(model, groups, dataset, config):
-    """evaluate() for each image size; the totals, and accuracy by resolution."""
+def evaluate_groups(model, groups, dataset, config, average=None):
+    """evaluate() for each image size, with the averaged weights if ``average``;
+    the totals, and accuracy by resolution."""
+    if average is not None:
+        with average.applied(model):
+            return evaluate_groups(model, groups, dataset, config)
     results = {}
     for shape, group in groups.items():
         batches = mnist_data.batches({shape: group}, config.eval_batch_size, dataset,
@@ -90,7 +94,7 @@ def evaluate_groups(model, groups, dataset, config):
             "accuracy_by_group": {key: result["accuracy"] for key, result in results.items()}}
 
 
-def train_and_validate(epoch, model, optimizer, scheduler, dataset, config, metrics):
+def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, config, metrics):
     """Epoch ``epoch`` (0-based): train, validate, record in ``metrics``; returns the
     line that reports it."""
     start = time.perf_counter()
@@ -99,9 +103,9 @@ def train_and_validate(epoch, model, optimizer, scheduler, dataset, config, metr
         train_loss = train_one_epoch(model, optimizer,
                                      mnist_data.training_batches(dataset, config, epoch),
                                      scheduler, config.device, config.log_every, progress.log,
-                                     LOSS_LIMIT)
+                                     LOSS_LIMIT, config.label_smoothing, average)
     train_seconds = time.perf_counter() - start
-    val = evaluate_groups(model, dataset.val, dataset, config)
+    val = evaluate_groups(model, dataset.val, dataset, config, average)
     seconds = time.perf_counter() - start
     lr = optimizer.param_groups[0]["lr"]
     steps = count_batches(dataset.train, mnist_data.global_batch(config))
@@ -118,8 +122,10 @@ def main(argv=None):
         config = parse_config(argv)
         if config.distributed:
             join_processes(config)
-        out, model, optimizer, first_epoch, metrics = on_every_process(set_up, config)
+        out, model, optimizer, average, first_epoch, metrics = on_every_process(set_up, config)
         distributed.broadcast_parameters(model, optimizer)  # all start as the first process
+        if config.ema is not None and average is None:  # a new run: from the weights above
+            average = ExponentialMovingAverage(model, config.ema)
     except (UsageError, GPUUnavailableError, distributed.DistributedError) as error:
         return report(error, 2)
     except StoppedElsewhere:
@@ -140,7 +146,7 @@ def main(argv=None):
     try:
         with warnings.catch_warnings():  # a diverging run overflows; the loss check says so
             warnings.filterwarnings("ignore", ARITHMETIC_WARNINGS, RuntimeWarning)
-            return train(out, model, optimizer, first_epoch, metrics, dataset, config)
+            return train(out, model, optimizer, average, first_epoch, metrics, dataset, config)
     except KeyboardInterrupt:
         if metrics["finished"]:
             return report(f"interrupted after the run finished; every file is in {out}", 130)
@@ -157,19 +163,27 @@ def main(argv=None):
 
 
 def set_up(config):
-    """The run directory (checked before any data is loaded), the model and Adam,
-    fresh or resumed: (out, model, optimizer, epochs done, metrics)."""
+    """The run directory (checked before any data is loaded), the model and Adam
+    (AdamW with --weight-decay), fresh or resumed: (out, model, optimizer, weight
+    average (resumed with --ema; else None), epochs done, metrics)."""
     minigrad.backend.module_for(config.device)  # fails at once without a usable GPU
     out = Path(config.out)
     if distributed.is_main():  # the one process that writes
         out = run_folder.prepare(config)
     model = build_model(config)
-    optimizer = optim.Adam(model.parameters(), lr=config.lr)
-    first_epoch, metrics = 0, run_folder.new_metrics(config, model, distributed.world_size())
+    if config.weight_decay:
+        optimizer = optim.AdamW(model.parameters(), lr=config.lr,
+                                weight_decay=config.weight_decay)
+    else:
+        optimizer = optim.Adam(model.parameters(), lr=config.lr)
+    average, first_epoch = None, 0
+    metrics = run_folder.new_metrics(config, model, distributed.world_size())
     if config.resume:
+        if config.ema is not None:
+            average = ExponentialMovingAverage(model, config.ema)
         first_epoch, metrics = run_folder.resume(out, config, model, optimizer,
-                                                 distributed.world_size())
-    return out, model, optimizer, first_epoch, metrics
+                                                 distributed.world_size(), average)
+    return out, model, optimizer, average, first_epoch, metrics
 
 
 def load_data(config):
@@ -181,7 +195,7 @@ def load_data(config):
         return mnist_data.load(config)
 
 
-def train(out, model, optimizer, first_epoch, metrics, dataset, config):
+def train(out, model, optimizer, average, first_epoch, metrics, dataset, config):
     """Train from ``first_epoch`` to --epochs, checkpointing every epoch, then
     test and write the final files; returns the exit code."""
     steps_done = first_epoch * count_batches(dataset.train, mnist_data.global_batch(config))
@@ -191,8 +205,9 @@ def train(out, model, optimizer, first_epoch, metrics, dataset, config):
     print(f"images: train {mnist_data.describe(dataset.train)}, validation "
           f"{mnist_data.describe(dataset.val)}, test {mnist_data.describe(dataset.test)}")
     print(f"model: {config.model}, {metrics['params']:,} parameters, on {config.device}; "
-          f"Adam lr {config.lr:g} ({config.schedule}), batch {config.batch_size}{per_process}, "
-          f"augment {'on' if config.augment else 'off'}; run directory {out}")
+          f"{type(optimizer).__name__} lr {config.lr:g} ({config.schedule}), batch "
+          f"{config.batch_size}{per_process}, augment {'on' if config.augment else 'off'}"
+          f"{recipe_extras(config)}; run directory {out}")
     if first_epoch:
         print(f"resuming after epoch {first_epoch} of {config.epochs}")
 
@@ -203,15 +218,16 @@ def train(out, model, optimizer, first_epoch, metrics, dataset, config):
         print(f"before training: val loss {val['loss']:.4f}  "
               f"val accuracy {100 * val['accuracy']:.2f}%", flush=True)
     for epoch in range(first_epoch, config.epochs):
-        summary = train_and_validate(epoch, model, optimizer, scheduler, dataset, config,
-                                     metrics)
+        summary = train_and_validate(epoch, model, optimizer, scheduler, average, dataset,
+                                     config, metrics)
         with run_folder.ctrl_c_deferred():  # the files stay consistent
             on_every_process(on_first_process, run_folder.save_epoch, out, model, optimizer,
-                             metrics)
+                             metrics, average)
         print(summary, flush=True)
-    test = evaluate_groups(model, dataset.test, dataset, config)
-    warning = on_every_process(on_first_process, run_folder.finish, out, model, metrics, test,
-                               config.model != "fixed")
+    test = evaluate_groups(model, dataset.test, dataset, config, average)
+    with average.applied(model) if average is not None else contextlib.nullcontext():
+        warning = on_every_process(on_first_process, run_folder.finish, out, model, metrics,
+                                   test, config.model != "fixed")
     if warning:
         print(warning)
     by_resolution = ""
@@ -222,6 +238,14 @@ def train(out, model, optimizer, first_epoch, metrics, dataset, config):
           f"{format_seconds(metrics['seconds'])}; {metrics['params']:,} parameters; "
           f"results in {out}")
     return 0
+
+
+def recipe_extras(config):
+    """The options beyond the default recipe that are on, as ', label smoothing 0.1, ...'."""
+    extras = [(config.label_smoothing, f"label smoothing {config.label_smoothing:g}"),
+              (config.weight_decay, f"weight decay {config.weight_decay:g}"),
+              (config.ema is not None, f"weight average (EMA) decay {config.ema}")]
+    return "".join(f", {text}" for on, text in extras if on)
 
 
 # ------------------------------------------------- several processes (MPI) ---

@@ -82,28 +82,30 @@ def from_json_array(state, key, path):
         raise ValueError(f"{path}: its {key!r} record is damaged ({error})") from None
 
 
-def save_checkpoint(path, model, optimizer=None, rng=None, meta=None):
+def save_checkpoint(path, model, optimizer=None, rng=None, meta=None, extras=None):
     """Save ``model`` (and ``optimizer``, a NumPy Generator ``rng``, a JSON-able
-    ``meta`` dict) to ``path``, atomically."""
-    state = {f"model/{name}": value for name, value in model.state_dict().items()}
-    if optimizer is not None:
-        state.update({f"optimizer/{name}": value
-                      for name, value in optimizer.state_dict().items()})
+    ``meta`` dict, and ``extras``: {part name: anything with a ``state_dict()``,
+    such as a weight average}) to ``path``, atomically."""
+    parts = {"model": model, "optimizer": optimizer, **(extras or {})}
+    state = {f"{part}/{name}": value for part, owner in parts.items() if owner is not None
+             for name, value in owner.state_dict().items()}
     if rng is not None:
         state["rng"] = json_array(rng.bit_generator.state)
     state["meta"] = json_array(meta or {})
     save(state, path)
 
 
-def load_checkpoint(path, model, optimizer=None):
-    """Load ``path`` into ``model`` (and ``optimizer``); return ``(meta, rng)``,
-    ``rng`` a NumPy Generator in its saved state (None if none was saved).
+def load_checkpoint(path, model, optimizer=None, extras=None):
+    """Load ``path`` into ``model`` (and ``optimizer``, and each of ``extras``, as
+    :func:`save_checkpoint` names them); return ``(meta, rng)``, ``rng`` a NumPy
+    Generator in its saved state (None if none was saved).
 
     Raises ValueError naming the file if it is no checkpoint, does not fit the
-    model or optimizer, or holds weights that are NaN or infinite.
+    model, optimizer or extras, or holds weights that are NaN or infinite.
     """
     state = load(path)
-    parts = {"model": {}, "optimizer": {}}
+    extras = extras or {}
+    parts = {"model": {}, "optimizer": {}, **{part: {} for part in extras}}
     for key, value in state.items():
         part, _, name = key.partition("/")
         if part in parts:
@@ -116,10 +118,15 @@ def load_checkpoint(path, model, optimizer=None):
             raise ValueError(f"{path}: the weights {name!r} hold NaN or infinite values")
     if optimizer is not None and not parts["optimizer"]:
         raise ValueError(f"{path}: holds no optimizer state, so training cannot resume from it")
+    for part in extras:
+        if not parts[part]:
+            raise ValueError(f"{path}: holds no {part!r} state")
     try:
         model.load_state_dict(parts["model"])
         if optimizer is not None:
             optimizer.load_state_dict(parts["optimizer"])
+        for part, owner in extras.items():
+            owner.load_state_dict(parts[part])
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     rng = None

@@ -11,14 +11,15 @@ process receives the same global batches, trains on its part of each and
 averages the gradients with the others before the step; on its own, a
 process takes every batch whole and those calls do nothing.
 """
+import contextlib
 import math
 
-from minigrad import distributed
+from minigrad import backend, distributed
 from minigrad import functional as F
 from minigrad.backend import get_array_module
 from minigrad.tensor import no_grad
 
-__all__ = ["NonFiniteLoss", "evaluate", "train_one_epoch"]
+__all__ = ["ExponentialMovingAverage", "NonFiniteLoss", "evaluate", "train_one_epoch"]
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -26,10 +27,11 @@ class NonFiniteLoss(ArithmeticError):
 
 
 def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, log=None,
-                    loss_limit=None):
+                    loss_limit=None, label_smoothing=0.0, average=None):
     """One pass over ``batches``: per batch, x moves to ``device``, then forward,
-    cross-entropy loss, backward, ``optimizer.step()`` and ``scheduler.step()``
-    (``scheduler`` may be None). Returns the mean loss per example.
+    cross-entropy loss (with ``label_smoothing``), backward, ``optimizer.step()``,
+    ``scheduler.step()`` (``scheduler`` may be None) and ``average.update(model)``
+    (an :class:`ExponentialMovingAverage`, or None). Returns the mean loss per example.
 
     Every ``log_every`` steps and after the last one, the loss summed since the
     previous read-back comes back to the host: a NaN or infinite loss, or a
@@ -43,13 +45,16 @@ def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, 
     step = 0
     for step, (x, labels) in enumerate(batches, start=1):
         part = distributed.batch_part(len(labels))  # the whole batch in one process
-        loss = F.cross_entropy(model(x[part.rows].to(device)), labels[part.rows])
+        loss = F.cross_entropy(model(x[part.rows].to(device)), labels[part.rows],
+                               label_smoothing=label_smoothing)
         optimizer.zero_grad()
         loss.backward()
         distributed.all_reduce_gradients(model, part.share)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if average is not None:
+            average.update(model)
         pending = pending + loss.data * (part.share * len(labels))
         pending_examples += len(labels)
         if step % log_every == 0:
@@ -105,3 +110,59 @@ def evaluate(model, batches):
         raise ValueError("evaluate: batches yielded nothing")
     return {"loss": loss_sum.item() / count, "accuracy": int(correct.item()) / count,
             "count": count}
+
+
+class ExponentialMovingAverage:
+    """An exponential moving average of a model's parameters, to evaluate with
+    (as ``torch.optim.swa_utils.get_ema_multi_avg_fn``). It starts as the
+    parameters, and after every step::
+
+        a ← decay · a + (1 − decay) · p
+
+    so it averages roughly the last 1 / (1 − decay) steps' weights, smoothing
+    out the noise of the last steps. ``with average.applied(model):`` puts the
+    averages into the model and the trained weights back afterwards.
+    """
+
+    def __init__(self, model, decay):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"ExponentialMovingAverage: decay must lie in [0, 1), got {decay}")
+        self.decay = decay
+        self.averages = {name: p.data.copy() for name, p in model.named_parameters()}
+
+    def update(self, model):
+        for name, p in model.named_parameters():
+            average = self.averages[name]
+            average *= self.decay
+            average += (1 - self.decay) * p.data
+
+    @contextlib.contextmanager
+    def applied(self, model):
+        """The model with the averaged weights inside the block, its own after."""
+        trained = {}
+        for name, p in model.named_parameters():
+            trained[name], p.data = p.data, self.averages[name].copy()
+        try:
+            yield model
+        finally:
+            for name, p in model.named_parameters():
+                p.data = trained[name]
+
+    def state_dict(self):
+        """The averages as host arrays, named as the model's parameters."""
+        return {name: backend.to_device(value, "cpu") for name, value in self.averages.items()}
+
+    def load_state_dict(self, state):
+        """Restore :meth:`state_dict`'s averages, onto each one's device and dtype."""
+        if set(state) != set(self.averages):
+            raise ValueError(f"ExponentialMovingAverage.load_state_dict: the state holds "
+                             f"{sorted(state)}, the model {sorted(self.averages)}")
+        for name, value in state.items():
+            mine = self.averages[name]
+            if value.shape != mine.shape:
+                raise ValueError(f"ExponentialMovingAverage.load_state_dict: {name} has shape "
+                                 f"{value.shape}, the model's {mine.shape}")
+        for name, value in state.items():
+            mine = self.averages[name]
+            self.averages[name] = backend.to_device(value.astype(mine.dtype),
+                                                    backend.device_of(mine))

@@ -1,7 +1,7 @@
 """Optimizers and learning-rate schedules: ``import minigrad.optim as optim``."""
 from minigrad.optim import lr_scheduler
-from minigrad.optim.adam import Adam
+from minigrad.optim.adam import Adam, AdamW
 from minigrad.optim.optimizer import Optimizer
 from minigrad.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "Optimizer", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler"]

@@ -1,10 +1,10 @@
-"""Adam, with PyTorch's exact algorithm."""
+"""Adam and AdamW, with PyTorch's exact algorithm."""
 import math
 
 from minigrad.backend import get_array_module
 from minigrad.optim.optimizer import Optimizer, check_non_negative
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
@@ -14,16 +14,20 @@ class Adam(Optimizer):
 
         m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
         p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + eps)
+
+    ``decoupled_weight_decay=True`` (AdamW) shrinks p ← p (1 − lr·weight_decay)
+    first and leaves g = grad.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False):
         check_non_negative({"learning rate": lr, "epsilon value": eps,
                             "weight_decay value": weight_decay})
         for index in (0, 1):
             if not 0.0 <= betas[index] < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {index}: {betas[index]}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     def step(self):
         for group in self.param_groups:
@@ -32,7 +36,11 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+                grad = p.grad
+                if group["decoupled_weight_decay"]:
+                    p.data *= 1 - lr * weight_decay
+                elif weight_decay != 0:
+                    grad = grad + weight_decay * p.data
                 xp = get_array_module(p.data)
                 state = self.state.setdefault(p, {})
                 if not state:
@@ -47,3 +55,10 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1 ** t)
                 denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
                 p.data -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled_weight_decay=True)
