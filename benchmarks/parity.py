@@ -211,6 +211,8 @@ class Converter:
             return self.made[id(value)]
         if isinstance(value, self.torch.Size):
             return tuple(value)
+        if isinstance(value, self.torch.dtype):   # torch.float64 -> numpy.float64
+            return np.dtype(str(value).removeprefix("torch."))
         if isinstance(value, (list, tuple)):
             return type(value)(self(v) for v in value)
         if isinstance(value, dict):

@@ -313,7 +313,7 @@ def test_float32_losses_create_no_float64_array():
      ShapeError, r"binary_cross_entropy_with_logits: pos_weight of shape \(5,\)"),
     (lambda x: F.binary_cross_entropy_with_logits(x, np.ones((3, 4)), reduction=None),
      ValueError, r"binary_cross_entropy_with_logits: reduction must be"),
-    (lambda x: F.log_softmax(x, 2), ValueError, r"log_softmax: dim 2 is out of range"),
+    (lambda x: F.log_softmax(x, 2), IndexError, r"log_softmax: dim 2 is out of range"),
 ])
 def test_bad_targets_and_options_get_an_error_naming_the_function(call, error, message):
     with pytest.raises(error, match=message):
@@ -414,6 +414,20 @@ def test_log_softmax_matches_torch(device, dtype, shape, dim_seed, seed, scale, 
                               lambda x: torch.log_softmax(x, dim), x, device=device)
     if x.size:
         assert gradcheck(lambda x: F.log_softmax(x, dim), on(device, x))
+
+
+@devices
+@dtypes
+def test_log_softmax_takes_dtype_equal_to_the_inputs_and_refuses_a_cast(device, dtype):
+    """``dtype=`` as PyTorch when it names the input's dtype; a cast is refused, naming
+    ``log_softmax`` and both dtypes (minigrad has no differentiable cast)."""
+    x = np.random.default_rng(2).standard_normal((3, 4)).astype(dtype)
+    assert compare_with_torch(lambda t: F.log_softmax(t, 1, dtype=dtype),
+                              lambda t: torch.log_softmax(t, 1, dtype=t.dtype), x, device=device)
+    other = np.float32 if dtype == np.float64 else np.float64
+    with pytest.raises(TypeError, match=f"log_softmax: dtype=.*{np.dtype(other).name}.*"
+                                        f"{np.dtype(dtype).name}"):
+        F.log_softmax(on(device, x), 1, dtype=other)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")

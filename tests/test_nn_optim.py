@@ -433,3 +433,17 @@ def test_sgd_keeps_no_state_without_momentum():
     opt = optim.SGD(params, lr=0.1)
     _step_ours(opt, params, _gradient_sequence(1, np.float32)[0], "cpu")
     assert opt.state == {}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_layers_take_their_input_by_the_name_torch_gives_it(device):
+    """``layer(input=x)``, as a PyTorch forward(input): the same as ``layer(x)``."""
+    minigrad.manual_seed(0)
+    x = on(device, np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32))
+    for layer in [nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.AvgPool2d(2),
+                  nn.AdaptiveAvgPool2d(2), nn.AdaptiveMaxPool2d(1), nn.Flatten()]:
+        layer.to(device)
+        np.testing.assert_array_equal(host(layer(input=x)), host(layer(x)), err_msg=repr(layer))
+    linear = nn.Linear(6, 2).to(device)
+    flat = F.flatten(x, 1)[:, :6]
+    np.testing.assert_array_equal(host(linear(input=flat)), host(linear(flat)))

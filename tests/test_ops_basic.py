@@ -62,6 +62,7 @@ BINARY = {
     "div": (elementwise.div, torch.div),
     "maximum": (elementwise.maximum, torch.maximum),
     "minimum": (elementwise.minimum, torch.minimum),
+    "max": (reduce.max, torch.max),   # max(input, other): the elementwise maximum
     "pow": (elementwise.pow, torch.pow),
 }
 
@@ -69,7 +70,7 @@ BINARY = {
 @st.composite
 def binary_inputs(draw, op):
     shape_a, shape_b = draw(BROADCAST)
-    if op in ("maximum", "minimum"):
+    if op in ("maximum", "minimum", "max"):
         return draw(grid(shape_a, 0.1)), draw(grid(shape_b, 0.0))
     if op == "pow":  # a positive base, so ln b exists; any exponent
         return draw(arrays(shape_a, low=0.3, high=2.0)), draw(arrays(shape_b))
@@ -112,7 +113,7 @@ def test_binary_ops_every_broadcast_pattern(op, shape_a, shape_b, device):
     rng = np.random.default_rng(abs(hash((shape_a, shape_b))) % 2**32)
     a = rng.uniform(0.5, 2, shape_a)
     b = rng.uniform(0.5, 2, shape_b) * rng.choice([-1, 1], shape_b)
-    if op in ("maximum", "minimum"):  # a tie-free grid, as binary_inputs draws
+    if op in ("maximum", "minimum", "max"):  # a tie-free grid, as binary_inputs draws
         a, b = np.round(a * 5) / 5 + 0.1, np.round(b * 5) / 5
     fn, torch_fn = BINARY[op]
     check_op(fn, torch_fn, a, b, device=device)
@@ -454,7 +455,7 @@ def test_zero_size_dims_as_torch(case, device):
     (lambda x: reduce.mean(x, (0, -2)), ValueError,
      r"mean: dim=\(0, -2\) names the same dim twice"),
     (lambda x: reduce.max(x, (0, 1)), TypeError, r"max: dim must be an int or None"),
-    (lambda x: reduce.max(Tensor(1.0), 0), ShapeError, r"max: a 0-d tensor"),
+    (lambda x: reduce.max(Tensor(1.0), 1), IndexError, r"max: dim 1 is out of range"),
     (lambda x: shape.flatten(x, 1, 0), ValueError, r"flatten: start_dim 1 comes after end_dim 0"),
     (lambda x: shape.transpose(x, 0, 3), IndexError, r"transpose: dim 3 is out of range"),
     (lambda x: shape.permute(x, 0, 0), ValueError, r"permute: dims \(0, 0\) are not a permutation"),
@@ -840,3 +841,22 @@ def test_every_function_docstring_opens_with_its_math(cls):
 def test_the_op_functions_do_not_share_a_name_with_a_layer():
     names = {cls.__name__ for cls in FUNCTIONS}
     assert {"Rectifier", "Affine"} <= names and not names & {"ReLU", "Linear", "MaxPool2d"}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dim", [0, -1])
+def test_a_0d_tensor_takes_dim_0_and_minus_1_as_torch(device, dim):
+    """PyTorch lets a 0-d tensor stand for one element along dim 0 (or -1): max gives
+    (x, 0), transpose gives x, log_softmax gives 0 (gradient 0)."""
+    from minigrad.ops import loss
+    x = np.array(1.75)
+    check_op(lambda t: reduce.max(t, dim).values, lambda t: torch.max(t, dim).values, x,
+             device=device)
+    assert host(reduce.max(on(device, x), dim).indices) == 0
+    assert reduce.max(on(device, x), dim).indices.shape == ()
+    check_op(lambda t: shape.transpose(t, dim, 0), lambda t: t.transpose(dim, 0), x,
+             device=device)
+    check_op(lambda t: loss.log_softmax(t, dim), lambda t: torch.log_softmax(t, dim), x,
+             device=device)
+    with pytest.raises(IndexError, match="max: dim 1 is out of range"):
+        reduce.max(on(device, x), 1)

@@ -35,8 +35,8 @@ class Conv2d(Module):
         self.weight = Parameter(init.uniform(shape, bound))
         self.bias = Parameter(init.uniform((out_channels,), bound)) if bias else None
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+    def forward(self, input):
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
     def extra_repr(self):
@@ -62,8 +62,8 @@ class Linear(Module):
         self.weight = Parameter(init.uniform((out_features, in_features), bound))
         self.bias = Parameter(init.uniform((out_features,), bound)) if bias else None
 
-    def forward(self, x):
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input):
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -78,8 +78,8 @@ class ReLU(Module):
             raise ValueError("ReLU: inplace=True is not supported (minigrad never overwrites "
                              "an input); use ReLU()")
 
-    def forward(self, x):
-        return F.relu(x)
+    def forward(self, input):
+        return F.relu(input)
 
 
 class MaxPool2d(Module):
@@ -91,8 +91,8 @@ class MaxPool2d(Module):
         self.padding, self.dilation = padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+    def forward(self, input):
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                                self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
@@ -103,22 +103,22 @@ class MaxPool2d(Module):
 class Flatten(Module):
     """(N, ...) → (N, D)."""
 
-    def forward(self, x):
-        return F.flatten(x, 1)
+    def forward(self, input):
+        return F.flatten(input, 1)
 
 
 class GlobalMaxPool2d(Module):
     """(N, C, H, W) → (N, C), the maximum of each channel; any H, W."""
 
-    def forward(self, x):
-        return F.global_max_pool2d(x)
+    def forward(self, input):
+        return F.global_max_pool2d(input)
 
 
 class GlobalAvgPool2d(Module):
     """(N, C, H, W) → (N, C), the mean of each channel; any H, W."""
 
-    def forward(self, x):
-        return F.global_avg_pool2d(x)
+    def forward(self, input):
+        return F.global_avg_pool2d(input)
 
 
 class AvgPool2d(Module):
@@ -130,8 +130,8 @@ class AvgPool2d(Module):
         self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+    def forward(self, input):
+        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
@@ -144,8 +144,8 @@ class AdaptiveMaxPool2d(Module):
     def __init__(self, output_size, return_indices=False):
         self.output_size, self.return_indices = output_size, return_indices
 
-    def forward(self, x):
-        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+    def forward(self, input):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -157,8 +157,8 @@ class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size):
         self.output_size = output_size
 
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

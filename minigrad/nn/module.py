@@ -26,9 +26,9 @@ class Module:
     def forward(self, *inputs):
         raise NotImplementedError
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, **named_inputs):
         try:
-            return self.forward(*inputs)
+            return self.forward(*inputs, **named_inputs)
         except ShapeError as error:
             if any(True for _ in self.children()):
                 raise  # a container: the layer inside already said who it is

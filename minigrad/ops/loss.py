@@ -18,6 +18,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops import reduce
+from minigrad.ops.shape import dim_index, reshape
 from minigrad.tensor import Function, ShapeError, Tensor, check_same_dtype
 
 __all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood",
@@ -218,11 +219,16 @@ def _reduce(losses, reduction, denominator):
 
 # ----- the functions users call --------------------------------------------------------------
 
-def log_softmax(x, dim=-1):
-    """log softmax(x) along ``dim``: x − log Σ exp x, computed without overflow."""
-    if not -x.ndim <= dim < x.ndim:
-        raise ValueError(f"log_softmax: dim {dim} is out of range for a {x.ndim}-d input")
-    return LogSoftmax.apply(x, dim=dim % x.ndim)
+def log_softmax(x, dim=-1, dtype=None):
+    """log softmax(x) along ``dim``: x − log Σ exp x, computed without overflow.
+    ``dtype`` may only repeat x's dtype: minigrad has no differentiable cast."""
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        raise TypeError(f"log_softmax: dtype={dtype} differs from the input's {x.dtype}; "
+                        "minigrad does not cast inside an op (make the input that dtype)")
+    dim = dim_index("log_softmax", dim, x.ndim)
+    if x.ndim == 0:   # as PyTorch: one element along dim 0, so log softmax is 0
+        return reshape(LogSoftmax.apply(reshape(x, 1), dim=0))
+    return LogSoftmax.apply(x, dim=dim)
 
 
 def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):

@@ -28,9 +28,9 @@ __all__ = [
 
 def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
     """The checked Window of a pooling, by PyTorch's rules: ``stride`` defaults to the
-    kernel, ``padding`` is at most half the kernel; ``ceil_mode`` rounds the output size
-    up, but the last window must start inside the input or the left padding."""
-    stride = kernel_size if stride is None else stride
+    kernel (also when empty), ``padding`` is at most half the kernel; ``ceil_mode`` rounds
+    the output size up, but the last window must start inside the input or the left padding."""
+    stride = kernel_size if stride is None or stride == () or stride == [] else stride
     if not ceil_mode:
         geometry = window(op, size, kernel_size, stride, padding, dilation)
     else:

@@ -5,7 +5,7 @@ from collections import namedtuple
 
 from minigrad.backend import get_array_module
 from minigrad.ops.elementwise import maximum
-from minigrad.ops.shape import dim_index
+from minigrad.ops.shape import dim_index, reshape
 from minigrad.tensor import Function, ShapeError, Tensor
 
 __all__ = ["MaxResult", "amax", "max", "mean", "sum"]
@@ -118,9 +118,9 @@ def max(x, dim=None, keepdim=False):
         return amax(x, None, keepdim)
     if not isinstance(dim, int):
         raise TypeError(f"max: dim must be an int or None, got {dim!r} (amax takes several dims)")
-    if x.ndim == 0:
-        raise ShapeError("max: a 0-d tensor has no dim to reduce; call max(x) without dim")
     dim = dim_index("max", dim, x.ndim)
+    if x.ndim == 0:   # as PyTorch: the one element, at index 0
+        return max(reshape(x, 1), 0)
     _check_not_empty("max", x.shape, (dim,))
     xp = get_array_module(x.data)
     indices = xp.expand_dims(x.data.argmax(axis=dim), dim)

@@ -93,7 +93,8 @@ def transpose(x, dim0, dim1):
     """``x`` with dims ``dim0`` and ``dim1`` swapped, as ``torch.transpose``."""
     dims = list(range(x.ndim))
     dim0, dim1 = dim_index("transpose", dim0, x.ndim), dim_index("transpose", dim1, x.ndim)
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    if dim0 != dim1:  # (a 0-d tensor has no dims to swap)
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute.apply(x, dims=tuple(dims))
 
 

@@ -16,7 +16,8 @@ Window.__doc__ = """A checked 2-D window geometry: every field a (height, width)
 
 
 def pair(value, name, op="minigrad"):
-    """An int or a pair of ints, as a pair; ``name`` and ``op`` go into the error."""
+    """An int, a pair of ints or a 1-tuple (PyTorch's ``(1,)``), as a pair; ``name``
+    and ``op`` go into the error."""
     if isinstance(value, bool):
         raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
@@ -25,6 +26,8 @@ def pair(value, name, op="minigrad"):
         result = tuple(value)
     except TypeError:
         result = None
+    if result is not None and len(result) == 1:
+        result = result * 2
     if (result is None or len(result) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in result)):
         raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
