@@ -102,6 +102,11 @@ def dead_pid():
     (["--cache-dir", "cache"], "--cache-dir applies to mnist-varres"),
     (["--redownload", "--distributed"], "--redownload replaces files that every process"),
     (["--resume"], "--resume needs --out"),
+    (["--plain", "--ema", "0.99"], "--plain fixes --ema"),
+    (["--label-smoothing", "1"], "argument --label-smoothing: expected a number in [0, 1), got '1'"),
+    (["--ema", "1.5"], "argument --ema: expected a number in [0, 1), got '1.5'"),
+    (["--weight-decay", "-0.1"],
+     "argument --weight-decay: expected a non-negative number, got '-0.1'"),
 ], ids=lambda value: value if isinstance(value, str) else " ".join(value))
 def test_bad_options_are_refused_naming_the_option(args, message, tmp_path, env):
     out = [] if args == ["--resume"] else ["--out", tmp_path / "run"]

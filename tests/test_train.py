@@ -20,7 +20,7 @@ import minigrad
 from minigrad import backend, models, nn, optim
 from minigrad.checkpoint import load, load_meta
 from minigrad.optim.lr_scheduler import StepLR
-from minigrad.training import NonFiniteLoss, evaluate, train_one_epoch
+from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
 from commandline import ROOT, check_ok, check_refused, run_cli, start_cli
 from helpers import DEVICES, host, on
 
@@ -121,10 +121,12 @@ def test_plain_is_the_assignments_setting(data_dir, tmp_path):
 @pytest.fixture(scope="module")
 def interrupted_and_straight(data_dir, tmp_path_factory):
     """Two runs of the same 2-epoch setting (augmented, so that its random
-    numbers must be repeated too): one straight through, one stopped with
-    Ctrl-C as soon as it reports epoch 1 (its checkpoint kept)."""
+    numbers must be repeated too; with every recipe option, so that AdamW's
+    state and the weight average must be kept too): one straight through, one
+    stopped with Ctrl-C as soon as it reports epoch 1 (its checkpoint kept)."""
     root = tmp_path_factory.mktemp("resume")
-    setting = ["--limit", 200, "--epochs", 2, "--eval-limit", 200, "--augment"]
+    setting = ["--limit", 200, "--epochs", 2, "--eval-limit", 200, "--augment",
+               "--label-smoothing", 0.1, "--weight-decay", 0.01, "--ema", 0.9]
     check_ok(run_cli(*setting, "--out", root / "straight"))
     process = start_cli(*setting, "--out", root / "interrupted")
     try:
@@ -369,3 +371,78 @@ def test_evaluate_and_train_one_epoch_refuse_empty_batches():
         evaluate(model, [])
     with pytest.raises(ValueError, match="train_one_epoch: batches yielded nothing"):
         train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), [], None, "cpu")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_one_epoch_smooths_labels_and_updates_the_average_after_each_step(device):
+    """label_smoothing goes to cross_entropy; the average follows each step's weights."""
+    batches = toy_problem(device)
+    model, reference = toy_model(device), toy_model(device)
+    optimizer = optim.AdamW(model.parameters(), lr=0.1)
+    average = ExponentialMovingAverage(model, 0.5)
+    train_one_epoch(model, optimizer, batches, None, device, label_smoothing=0.2,
+                    average=average)
+    reference_optimizer = optim.AdamW(reference.parameters(), lr=0.1)
+    expected = {name: host(p) for name, p in reference.named_parameters()}
+    for x, labels in batches:
+        loss = minigrad.functional.cross_entropy(reference(x), labels, label_smoothing=0.2)
+        reference_optimizer.zero_grad()
+        loss.backward()
+        reference_optimizer.step()
+        expected = {name: 0.5 * expected[name] + 0.5 * host(p)
+                    for name, p in reference.named_parameters()}
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=name)
+    for name, value in average.state_dict().items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_exponential_moving_average_matches_torchs(device):
+    """As torch.optim.swa_utils.AveragedModel with get_ema_multi_avg_fn(decay), whose
+    first update_parameters copies the weights (ours copies them when made)."""
+    torch = pytest.importorskip("torch")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    model, twin = toy_model(device), torch.nn.Sequential(torch.nn.Linear(4, 3))
+    rng = np.random.default_rng(0)
+
+    def set_weights():
+        state = {name: rng.standard_normal(p.shape).astype(np.float32)
+                 for name, p in model.named_parameters()}
+        model.load_state_dict(state)
+        twin.load_state_dict({name: torch.from_numpy(value) for name, value in state.items()})
+
+    set_weights()
+    ours = ExponentialMovingAverage(model, 0.75)
+    theirs = AveragedModel(twin, multi_avg_fn=get_ema_multi_avg_fn(0.75))
+    theirs.update_parameters(twin)
+    for _ in range(6):
+        set_weights()
+        ours.update(model)
+        theirs.update_parameters(twin)
+    for name, value in ours.state_dict().items():
+        expected = theirs.module.state_dict()[name].numpy()
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_the_average_is_applied_inside_the_block_and_survives_a_state_dict_round_trip():
+    model = toy_model("cpu")
+    average = ExponentialMovingAverage(model, 0.9)
+    trained = {name: host(p).copy() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.data = p.data + 1.0
+    average.update(model)   # each average moves 0.1 of the way: +0.1
+    with average.applied(model):
+        for name, p in model.named_parameters():
+            np.testing.assert_allclose(host(p), trained[name] + 0.1, rtol=1e-6)
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(host(p), trained[name] + 1.0)  # the trained weights back
+    restored = ExponentialMovingAverage(toy_model("cpu"), 0.9)
+    restored.load_state_dict(average.state_dict())
+    for name, value in restored.state_dict().items():
+        np.testing.assert_array_equal(value, average.state_dict()[name])
+    with pytest.raises(ValueError, match="ExponentialMovingAverage.load_state_dict: 0.weight "
+                                         "has shape"):
+        restored.load_state_dict({**average.state_dict(), "0.weight": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="decay must lie in \\[0, 1\\), got 1.0"):
+        ExponentialMovingAverage(model, 1.0)
