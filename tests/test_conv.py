@@ -530,6 +530,16 @@ def test_set_memory_budget_rejects_a_bad_value(nbytes):
         conv.set_memory_budget(nbytes)
 
 
+@devices
+def test_a_one_tuple_is_a_pair_as_in_torch(device):
+    """PyTorch reads ``stride=(2,)`` as ``(2, 2)`` and ``padding=(1,)`` as ``(1, 1)``."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
+    w = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
+    args = dict(stride=(2,), padding=(1,), dilation=(1,))
+    assert compare_with_torch(lambda a, b: F.conv2d(a, b, **args),
+                              lambda a, b: TF.conv2d(a, b, **args), x, w, device=device)
+
+
 # ----- errors --------------------------------------------------------------------------------
 
 @devices
@@ -537,7 +547,7 @@ def test_set_memory_budget_rejects_a_bad_value(nbytes):
     (lambda x, w: F.conv2d(x, w, stride=1.5), "conv2d: stride must be an int or a pair"),
     (lambda x, w: F.conv2d(x, w, stride=True), "conv2d: stride must be an int or a pair"),
     (lambda x, w: F.conv2d(x, w, stride="2"), "conv2d: stride must be an int or a pair"),
-    (lambda x, w: F.conv2d(x, w, padding=(1,)), "conv2d: padding must be an int or a pair"),
+    (lambda x, w: F.conv2d(x, w, padding=(1, 2, 3)), "conv2d: padding must be an int or a pair"),
     (lambda x, w: F.conv2d(x, w, dilation=0), r"conv2d: dilation must be ≥ 1"),
     (lambda x, w: F.conv2d(x, w, stride=(1, 0)), r"conv2d: stride must be ≥ 1"),
     (lambda x, w: F.conv2d(x, w, padding=(0, -2)), r"conv2d: padding must be ≥ 0"),
