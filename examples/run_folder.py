@@ -80,9 +80,8 @@ def resume(out, config, model, optimizer, processes=1, average=None):
     state and the weight average (if ``average``) are loaded from its checkpoint.
     It must continue on as many processes as it ran on (the batch of a step
     depends on it)."""
-    extras = {"average": average} if average is not None else None
     try:
-        meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer, extras)
+        meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer, {"average": average})
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot resume: {error}") from None
     metrics = meta["metrics"]
@@ -134,8 +133,7 @@ def save_epoch(out, model, optimizer, metrics, average=None):
     """Checkpoint (weights, Adam state, the weight average if any, epoch, metrics),
     then metrics.json; call it inside ctrl_c_deferred()."""
     meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
-    extras = {"average": average} if average is not None else None
-    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta, extras=extras)
+    save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta, extras={"average": average})
     write_json(out / METRICS, metrics)
 
 

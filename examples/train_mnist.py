@@ -76,12 +76,14 @@ def build_schedule(optimizer, config, dataset, steps_done):
     return scheduler
 
 
-def evaluate_groups(model, groups, dataset, config, average=None):
-    """evaluate() for each image size, with the averaged weights if ``average``;
-    the totals, and accuracy by resolution."""
-    if average is not None:
-        with average.applied(model):
-            return evaluate_groups(model, groups, dataset, config)
+def weights_to_evaluate(model, average):
+    """A block in which ``model`` holds the weights to evaluate and save: with
+    --ema the averaged ones (its own come back after), else its own."""
+    return average.applied(model) if average is not None else contextlib.nullcontext()
+
+
+def evaluate_groups(model, groups, dataset, config):
+    """evaluate() for each image size; the totals, and accuracy by resolution."""
     results = {}
     for shape, group in groups.items():
         batches = mnist_data.batches({shape: group}, config.eval_batch_size, dataset,
@@ -105,7 +107,8 @@ def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, con
                                      scheduler, config.device, config.log_every, progress.log,
                                      LOSS_LIMIT, config.label_smoothing, average)
     train_seconds = time.perf_counter() - start
-    val = evaluate_groups(model, dataset.val, dataset, config, average)
+    with weights_to_evaluate(model, average):
+        val = evaluate_groups(model, dataset.val, dataset, config)
     seconds = time.perf_counter() - start
     lr = optimizer.param_groups[0]["lr"]
     steps = count_batches(dataset.train, mnist_data.global_batch(config))
@@ -224,8 +227,8 @@ def train(out, model, optimizer, average, first_epoch, metrics, dataset, config)
             on_every_process(on_first_process, run_folder.save_epoch, out, model, optimizer,
                              metrics, average)
         print(summary, flush=True)
-    test = evaluate_groups(model, dataset.test, dataset, config, average)
-    with average.applied(model) if average is not None else contextlib.nullcontext():
+    with weights_to_evaluate(model, average):
+        test = evaluate_groups(model, dataset.test, dataset, config)
         warning = on_every_process(on_first_process, run_folder.finish, out, model, metrics,
                                    test, config.model != "fixed")
     if warning:

@@ -85,7 +85,7 @@ def from_json_array(state, key, path):
 def save_checkpoint(path, model, optimizer=None, rng=None, meta=None, extras=None):
     """Save ``model`` (and ``optimizer``, a NumPy Generator ``rng``, a JSON-able
     ``meta`` dict, and ``extras``: {part name: anything with a ``state_dict()``,
-    such as a weight average}) to ``path``, atomically."""
+    such as a weight average, or None: left out}) to ``path``, atomically."""
     parts = {"model": model, "optimizer": optimizer, **(extras or {})}
     state = {f"{part}/{name}": value for part, owner in parts.items() if owner is not None
              for name, value in owner.state_dict().items()}
@@ -97,14 +97,14 @@ def save_checkpoint(path, model, optimizer=None, rng=None, meta=None, extras=Non
 
 def load_checkpoint(path, model, optimizer=None, extras=None):
     """Load ``path`` into ``model`` (and ``optimizer``, and each of ``extras``, as
-    :func:`save_checkpoint` names them); return ``(meta, rng)``, ``rng`` a NumPy
+    :func:`save_checkpoint` names them; None is skipped); return ``(meta, rng)``, ``rng`` a NumPy
     Generator in its saved state (None if none was saved).
 
     Raises ValueError naming the file if it is no checkpoint, does not fit the
     model, optimizer or extras, or holds weights that are NaN or infinite.
     """
     state = load(path)
-    extras = extras or {}
+    extras = {part: owner for part, owner in (extras or {}).items() if owner is not None}
     parts = {"model": {}, "optimizer": {}, **{part: {} for part in extras}}
     for key, value in state.items():
         part, _, name = key.partition("/")

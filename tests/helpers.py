@@ -18,3 +18,19 @@ def host(array):
     """A NumPy copy of a raw array or a tensor's data, from any device."""
     array = array.data if isinstance(array, Tensor) else array
     return np.array(backend.to_device(array, "cpu"))
+
+
+def assert_matches_torch_forward_and_backward(out, expected, pairs, device, rtol, atol, seed=0):
+    """``out`` (minigrad) against ``expected`` (torch): shape, dtype (each input's, the
+    first pair's) and values; then one random upstream gradient from ``seed`` through
+    both, and for each (ours, theirs) input pair its gradient's dtype and values."""
+    import torch
+    dtype = pairs[0][0].dtype
+    assert out.shape == tuple(expected.shape) and out.dtype == dtype
+    np.testing.assert_allclose(host(out), expected.detach().numpy(), rtol=rtol, atol=atol)
+    upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
+    out.backward(backend.to_device(upstream, device))
+    expected.backward(torch.from_numpy(upstream))
+    for ours, theirs in pairs:
+        assert ours.grad.dtype == dtype
+        np.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=rtol, atol=atol)

@@ -21,7 +21,7 @@ from minigrad.ops import loss
 from minigrad.tensor import ShapeError
 from minigrad.testing import compare_with_torch, fake_cupy, gradcheck
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
-from helpers import DEVICES, host, on
+from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -44,17 +44,8 @@ def matches_torch(fn, torch_fn, x, target, device, target_grad=False, seed=0,
         our_target = copy_to(in_layout(target, layout), device)
     their_target = torch.tensor(target, requires_grad=target_grad)
     out, expected = fn(ours, our_target), torch_fn(theirs, their_target)
-    assert out.shape == tuple(expected.shape) and out.dtype == x.dtype
-    np.testing.assert_allclose(host(out), expected.detach().numpy(), rtol=rtol, atol=atol)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(x.dtype)
-    out.backward(backend.to_device(upstream, device))
-    expected.backward(torch.from_numpy(upstream))
-    assert ours.grad.dtype == x.dtype
-    np.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=rtol, atol=atol)
-    if target_grad:
-        assert our_target.grad.dtype == x.dtype
-        np.testing.assert_allclose(host(our_target.grad), their_target.grad.numpy(), rtol=rtol,
-                                   atol=atol)
+    pairs = [(ours, theirs)] + ([(our_target, their_target)] if target_grad else [])
+    assert_matches_torch_forward_and_backward(out, expected, pairs, device, rtol, atol, seed)
     return True
 
 

@@ -22,7 +22,7 @@ from minigrad.tensor import ShapeError
 from minigrad.testing import gradcheck
 from minigrad.testing.layouts import LAYOUTS, in_layout
 from minigrad.testing.strategies import pool_geometry, untied_array
-from helpers import DEVICES, host, on
+from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -43,14 +43,8 @@ def matches_torch(fn, torch_fn, x, device, layout="contiguous", seed=0):
         (out, indices), (expected, expected_indices) = out, expected
         assert indices.dtype == np.int64 and not indices.requires_grad
         np.testing.assert_array_equal(host(indices), expected_indices.numpy())
-    rtol, atol = TOLERANCES[x.dtype.type]
-    assert out.shape == tuple(expected.shape) and out.dtype == x.dtype
-    np.testing.assert_allclose(host(out), expected.detach().numpy(), rtol=rtol, atol=atol)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape).astype(x.dtype)
-    out.backward(backend.to_device(upstream, device))
-    expected.backward(torch.from_numpy(upstream))
-    assert ours.grad.dtype == x.dtype
-    np.testing.assert_allclose(host(ours.grad), theirs.grad.numpy(), rtol=rtol, atol=atol)
+    assert_matches_torch_forward_and_backward(out, expected, [(ours, theirs)], device,
+                                              *TOLERANCES[x.dtype.type], seed)
     return True
 
 
