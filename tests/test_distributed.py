@@ -160,18 +160,25 @@ def one_process(checkpoint, dtype, global_batch):
 
 
 def assert_same_weights(weights, expected, dtype):
-    """float64: every weight within 1e-9 relative (to the parameter's largest).
-    float32: each parameter within 1e-5 relative in norm. Element by element
-    float32 is not enough: when an Adam gradient is near 0, a last-bit change
-    in it moves that weight by a visible part of a step (measured: 2e-5, as
-    much as between the float32 and float64 single-process runs)."""
+    """float64: every weight within 1e-9 relative (to the parameter's largest)."""
+    assert np.dtype(dtype) == np.float64, "float32 has its own bound: assert_within_float32_noise"
     for name, value in expected.items():
-        if np.dtype(dtype) == np.float64:
-            np.testing.assert_allclose(weights[name], value, rtol=1e-9,
-                                       atol=1e-9 * np.max(np.abs(value)), err_msg=name)
-        else:
-            difference = np.linalg.norm(weights[name] - value)
-            assert difference <= 1e-5 * np.linalg.norm(value), (name, difference)
+        np.testing.assert_allclose(weights[name], value, rtol=1e-9,
+                                   atol=1e-9 * np.max(np.abs(value)), err_msg=name)
+
+
+def assert_within_float32_noise(got, expected, float64, name):
+    """float32 has no fixed tolerance: its sums land in another order with another BLAS
+    kernel or thread count, and Adam's normalised steps amplify a last-bit change where a
+    gradient is near 0. So the bound is derived from the run itself: the distance between
+    N ranks and one process (both float32) must stay within 10 times the float32 rounding
+    of the one-process run, its distance from the float64 run. Measured with OpenBLAS's
+    Haswell and SkylakeX kernels, one and two threads: up to 2.05 times. A planted 5%
+    misweighting of one rank's float32 gradient gave 24,000 times."""
+    noise = np.linalg.norm(np.asarray(expected, np.float64) - float64)
+    difference = np.linalg.norm(np.asarray(got, np.float64) - expected)
+    floor = 1e-7 * np.linalg.norm(float64)  # float32's own resolution
+    assert difference <= 10 * noise + floor, (name, difference, noise)
 
 
 @pytest.mark.parametrize("ranks, dtype", [(2, "float64"), (3, "float64"), (2, "float32")])
@@ -179,11 +186,16 @@ def test_n_ranks_equal_one_process_with_the_whole_batch(ranks, dtype, start, tmp
     weights, seen = train_ranks(ranks, tmp_path, "--dtype", dtype, "--steps", STEPS,
                                 "--batch", BATCH, "--checkpoint", start[dtype])
     expected, losses = one_process(start[dtype], dtype, ranks * BATCH)
-
+    if dtype == "float32":
+        float64, float64_losses = one_process(start["float64"], "float64", ranks * BATCH)
     for rank in range(ranks):
-        assert_same_weights(weights[rank], expected, dtype)
-        np.testing.assert_allclose(seen[rank]["losses"], losses,
-                                   rtol=1e-9 if dtype == "float64" else 1e-5)
+        if dtype == "float64":
+            assert_same_weights(weights[rank], expected, dtype)
+            np.testing.assert_allclose(seen[rank]["losses"], losses, rtol=1e-9)
+            continue
+        for name, value in expected.items():
+            assert_within_float32_noise(weights[rank][name], value, float64[name], name)
+        assert_within_float32_noise(seen[rank]["losses"], losses, float64_losses, "losses")
     assert [s["local_rank"] for s in seen] == list(range(ranks))  # one machine
 
 
