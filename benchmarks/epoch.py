@@ -31,6 +31,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
+minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from common import (FRAMEWORKS, RESULTS, alternate, compare, framework_report,  # noqa: E402
                     machine_report, median, run_worker, torch_twin, write_json)

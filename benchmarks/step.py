@@ -36,6 +36,7 @@ import tracemalloc  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
+minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from common import (FRAMEWORKS, RESULTS, MemoryProbe, alternate, check_gpu, compare,  # noqa: E402
                     framework_report, machine_report, median, run_worker, torch_twin,

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 import minigrad
 import minigrad.functional as F
 from minigrad.backend import get_array_module
-from minigrad.tensor import Function
+from minigrad.autograd import Function
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import arrays, shapes
 

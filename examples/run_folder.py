@@ -66,7 +66,7 @@ def new_metrics(config, model, processes=1):
     return {
         "command": config.command, "commands": [config.command],
         "args": {key: getattr(config, key) for key in DEFAULTS},
-        "params": sum(p.size for p in model.parameters()), "device": config.device,
+        "params": sum(p.numel() for p in model.parameters()), "device": config.device,
         "processes": processes,
         "epochs_completed": 0, "train_loss": [], "val_loss": [], "val_accuracy": [],
         "lr": [], "epoch_seconds": [], "images_per_second": [], "seconds": 0.0,

@@ -136,13 +136,12 @@ def keep_freed_memory(largest=32 * 2**20, kept=256 * 2**20):
 
     A step frees and reallocates the same large arrays; by default glibc returns
     them to the kernel and the next step page-faults them back (about a quarter
-    of a CPU step). Only where memory comes from changes, never a value.
+    of a CPU step). Only where memory comes from changes, never a value. It changes
+    the whole process's allocator, so nothing calls it on import: the training command
+    and the benchmarks switch it on.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this Python runs on
     except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, largest)) and bool(mallopt(M_TRIM_THRESHOLD, kept))
-
-
-keep_freed_memory()

@@ -25,6 +25,11 @@ __all__ = ["load", "load_checkpoint", "load_meta", "save", "save_checkpoint"]
 def save(state_dict, path):
     """Store ``state_dict`` ({name: array or Tensor}, on any device) at ``path``
     as an ``.npz`` file, atomically. Arrays of Python objects are refused."""
+    if not isinstance(state_dict, dict):
+        hint = " (pass model.state_dict())" if hasattr(state_dict, "state_dict") else ""
+        raise TypeError(f"save: expected a state dict {{name: tensor or array}}, got "
+                        f"{type(state_dict).__name__}{hint}; minigrad stores arrays, never "
+                        "pickled objects")
     arrays = {}
     for name, value in state_dict.items():
         if not isinstance(name, str):
@@ -42,10 +47,12 @@ def save(state_dict, path):
                 np.lib.format.write_array(member, array, allow_pickle=False)
 
 
-def load(path):
+def load(path, map_location=None, weights_only=True):
     """{name: NumPy array} from the ``.npz`` file at ``path``. A file that is no
     ``.npz`` of plain arrays (damaged, empty, pickled, a PyTorch ``.pt``) raises
-    ValueError naming the file and what is wrong."""
+    ValueError naming the file and what is wrong. PyTorch's ``weights_only`` and
+    ``map_location`` are accepted: loading never runs code, and arrays load on the host
+    (``load_state_dict`` moves them to each parameter's device)."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, zipfile.BadZipFile) as error:

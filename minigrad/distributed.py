@@ -208,8 +208,8 @@ def all_reduce_gradients(model, share=None):
     buffer /= _world.size
     start = 0
     for _, p in named:
-        p.grad = buffer[start:start + p.size].reshape(p.shape)
-        start += p.size
+        p.grad = buffer[start:start + p.numel()].reshape(p.shape)
+        start += p.numel()
 
 
 def sum_over_ranks(value):
@@ -230,7 +230,7 @@ def _flatten_gradients(named):
                                    f"on rank {_world.rank}; call it after loss.backward()")
     first = named[0][1].grad
     xp = backend.get_array_module(first)
-    buffer = xp.empty(sum(p.size for _, p in named), dtype=first.dtype)
+    buffer = xp.empty(sum(p.numel() for _, p in named), dtype=first.dtype)
     start = 0
     for name, p in named:
         if backend.get_array_module(p.grad) is not xp or p.grad.dtype != first.dtype:
@@ -238,8 +238,8 @@ def _flatten_gradients(named):
                 f"all_reduce_gradients: parameter {name!r} has a {p.grad.dtype} gradient on "
                 f"{backend.device_of(p.grad)}, the first one a {first.dtype} gradient on "
                 f"{backend.device_of(first)}; all must match")
-        buffer[start:start + p.size] = p.grad.reshape(-1)
-        start += p.size
+        buffer[start:start + p.numel()] = p.grad.reshape(-1)
+        start += p.numel()
     return buffer
 
 

@@ -1,207 +1,79 @@
-"""The tape, top-down: 1. :class:`Function`, the base of every op; 2. :func:`backpropagate`,
-the backward algorithm; 3. :class:`Tensor`, an array plus ``grad``, ``requires_grad`` and
-``grad_fn``; 4. helpers: ``no_grad``, ``unbroadcast``, ``ToDevice``.
+"""Tensor: an array plus ``grad``, ``requires_grad`` and ``grad_fn``. Every method that
+computes is one line calling an op of minigrad.ops, so go-to-definition leads from
+``x * y`` to ``elementwise.mul`` and on to ``Mul.forward``; the tape itself is in
+autograd.py, read before this file.
 """
-import contextlib
-import importlib
-
 import numpy as np
 
-from minigrad import backend
+from minigrad import backend, devices
+from minigrad.autograd import Function, backpropagate
+from minigrad.ops import compare, elementwise, linalg, loss, reduce, shape
 
-__all__ = ["Function", "GradientShapeError", "ShapeError", "Tensor", "ToDevice",
-           "backpropagate", "check_positive_int", "check_same_dtype", "is_grad_enabled",
-           "no_grad", "tensor", "topological_order", "unbroadcast"]
-
-
-class ShapeError(ValueError):
-    """An op or layer received inputs whose shapes do not fit; says which."""
+__all__ = ["Tensor", "ToDevice", "tensor"]
 
 
-class GradientShapeError(RuntimeError):
-    """A Function's backward returned a gradient shaped unlike its input."""
-
-
-# ----- 1. the op base -----------------------------------------------------------------------
-
-class Function:
-    """Base of every op: ``forward(self, *arrays, **params) -> array`` saves on ``self``
-    what ``backward(self, grad_out) -> tuple`` (one gradient per input, or None) needs;
-    ``self.needs_grad[i]`` says whether input i wants one.
-
-    The tape: ``parents[i]`` is the Function that made input i, the input itself if
-    it is a leaf, or None; ``input_shapes[i]`` is its shape. ``released`` turns True
-    once backward has used the op and let go of it.
-    """
-
-    released = False
-
-    @classmethod
-    def apply(cls, *inputs, **params):
-        """Run the op on tensors (numbers and arrays are wrapped as constants)."""
-        tensors = _as_tensors(cls.__name__, inputs)
-        fn = cls()
-        fn.needs_grad = tuple(t.requires_grad for t in tensors)
-        out = Tensor(fn.forward(*[t.data for t in tensors], **params))
-        if _grad_enabled and any(fn.needs_grad):
-            out.requires_grad = True
-            out._fn = fn
-            # where each input's gradient goes: the op that made it, or the leaf itself
-            fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in tensors]
-            fn.input_shapes = [t.shape for t in tensors]
-        return out
-
-    def release(self):
-        """Forget everything forward saved and the tape (after backward has used them)."""
-        self.__dict__.clear()
-        self.released = True
-
-    def forward(self, *arrays, **params):
-        raise NotImplementedError
-
-    def backward(self, grad_out):
-        raise NotImplementedError
-
-
-def _as_tensors(op_name, inputs):
-    """Tensors for every input; constants take the first tensor's dtype and device."""
-    like = next((x for x in inputs if isinstance(x, Tensor)), None)
-    if like is None:
-        raise TypeError(f"{op_name}: expected at least one Tensor input")
-    xp = backend.get_array_module(like.data)
-    tensors = []
-    for x in inputs:
-        if isinstance(x, Tensor):
-            tensors.append(x)
-        elif isinstance(x, (int, float, np.number)):  # a number takes the tensor's dtype
-            tensors.append(Tensor(xp.asarray(x, dtype=like.dtype)))
-        else:
-            tensors.append(Tensor(x, dtype=like.dtype))
-    if len(tensors) > 1:
-        backend.check_same_device(op_name, [t.data for t in tensors])
-    return tensors
-
-
-# ----- 2. the backward algorithm ------------------------------------------------------------
-
-def backpropagate(root, grad, retain_graph=False):
-    """Add d(root)/d(leaf) · ``grad`` (a raw array shaped like ``root``) into every leaf's
-    ``.grad``. Each op's backward runs once, after every op that used its output; a node
-    used twice receives the sum. Ops are released afterwards unless ``retain_graph``.
-    """
-    if root.grad_fn is None:  # a leaf: its gradient is the seed itself
-        _accumulate(root, grad)
-        return
-    grads = {id(root.grad_fn): grad}
-    for node in reversed(topological_order(root.grad_fn)):
-        grad_out = grads.pop(id(node), None)
-        if grad_out is None:  # every path to this node returned None
-            continue
-        if isinstance(node, Tensor):  # a leaf collects its gradient
-            _accumulate(node, grad_out)
-            continue
-        grads_in = node.backward(grad_out)
-        for parent, shape, grad_in in zip(node.parents, node.input_shapes, grads_in):
-            if parent is None or grad_in is None:
-                continue
-            if grad_in.shape != shape:
-                raise GradientShapeError(
-                    f"{type(node).__name__}.backward returned a gradient of shape "
-                    f"{grad_in.shape} for an input of shape {shape} (missing unbroadcast?)")
-            key = id(parent)
-            # Out of place: two ops may hand back the very same array.
-            grads[key] = grad_in if key not in grads else grads[key] + grad_in
-        if not retain_graph:
-            node.release()  # free what forward saved as soon as it is used
-
-
-def topological_order(root):
-    """Functions and leaves reachable from ``root``, each after all of its inputs
-    (data-flow order; backward walks it reversed). An explicit stack, so no
-    recursion limit: a node is emitted on its second visit, once its inputs are."""
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if isinstance(node, Function):
-            if node.released:
-                raise RuntimeError(
-                    "backward(): part of this graph was already used by an earlier backward() "
-                    "and released; run the forward pass again, or call the first backward() "
-                    "with retain_graph=True")
-            for parent in reversed(node.parents):
-                if parent is not None:
-                    stack.append((parent, False))
-    return order
-
-
-def _accumulate(leaf, grad):
-    """``leaf.grad += grad``; the first gradient is copied so the leaf owns it (``a + b``
-    hands one array to both inputs, and the seed is the caller's)."""
-    if grad.dtype != leaf.dtype:
-        grad = grad.astype(leaf.dtype)
-    if leaf.grad is None:
-        leaf.grad = grad.copy()
-    else:
-        leaf.grad += grad
-
-
-# ----- 3. Tensor ----------------------------------------------------------------------------
-
-def _op(family):
-    """``minigrad.ops.<family>``, imported on first use (the ops import this file)."""
-    return importlib.import_module(f"minigrad.ops.{family}")
-
-
-def _method(family, name, reflected=False):
-    """A Tensor method that calls ``minigrad.ops.<family>.<name>(self, ...)``;
-    ``reflected`` puts the tensor second, as ``2 - x`` needs (``__rsub__``)."""
-    def method(self, *args, **kwargs):
-        function = getattr(_op(family), name)
-        if reflected:
-            return function(*args, self)
-        return function(self, *args, **kwargs)
-    method.__doc__ = f"minigrad.ops.{family}.{name}, with this tensor as an argument."
-    return method
+def _default_dtype(data):
+    """PyTorch's inference: bools stay bool, integers int64, other numbers float32."""
+    kind = np.asarray(data).dtype.kind
+    return {"b": np.bool_, "i": np.int64, "u": np.int64}.get(kind, np.float32)
 
 
 class Tensor:
     """An array (``data``, NumPy or CuPy) plus ``grad`` (a raw array of its shape, None
-    until backward reaches it), ``requires_grad`` and ``grad_fn``, the op that made it."""
+    until backward reaches it), ``requires_grad`` and ``grad_fn``, the op that made it.
+
+    Unlike PyTorch, ``data`` is the raw array (as in micrograd and DeZero): write
+    ``x.data`` where PyTorch code writes ``x.detach()`` and then wants an array.
+    """
 
     __array_priority__ = 1000  # NumPy defers `array + tensor` to Tensor.__radd__
+    __hash__ = object.__hash__  # `==` makes a tensor of truth values, so hash by identity
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
         if isinstance(data, np.generic):  # a NumPy scalar (NumPy reductions make them)
             data = np.asarray(data)
-        elif not backend.is_array(data):   # Python numbers and lists: float32 by default
+        elif not backend.is_array(data):   # Python numbers and lists, inferred as PyTorch
+            dtype = dtype or _default_dtype(data)
             data = np.asarray(data)
-            dtype = dtype or np.float32
-        if dtype is None:  # float32 unless already float32 or float64
-            dtype = data.dtype if data.dtype in (np.float32, np.float64) else np.float32
+        dtype = data.dtype if dtype is None else np.dtype(getattr(dtype, "numpy", dtype))
         if data.dtype != dtype:
             data = data.astype(dtype)
+        if requires_grad and dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, "
+                               f"got {dtype} (convert with .float() first)")
         self.data = data if device is None else backend.to_device(data, device)
         self.grad = None
         self.requires_grad = requires_grad
         self._fn = None  # the Function that produced this tensor, if recorded
 
+    @staticmethod
+    def wrap(array):
+        """``array`` as a plain Tensor, no copy (how ops make their outputs)."""
+        return Tensor(array)
+
     # ----- what a PyTorch user expects to read off a tensor -----
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
-    device = property(lambda self: backend.device_of(self.data))
     grad_fn = property(lambda self: self._fn, doc="The Function that made this tensor (None: a leaf).")
     is_leaf = property(lambda self: self._fn is None)
+
+    @property
+    def device(self):
+        """Where the data lives, as ``minigrad.device`` (equal to 'cpu', or to 'gpu'/'cuda')."""
+        return devices.device(backend.device_of(self.data))
+
+    def size(self, dim=None):
+        """The shape, or the size of dimension ``dim`` (``numel()`` counts elements)."""
+        return self.shape if dim is None else self.shape[shape.dim_index("size", dim, self.ndim)]
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
 
     def __len__(self):
         return len(self.data)
@@ -211,9 +83,13 @@ class Tensor:
         body = backend.to_device(self.data, "cpu")
         return f"tensor({np.array2string(body, prefix='tensor(')}, device='{self.device}'{grad})"
 
+    # ----- to Python and NumPy -----
     def numpy(self):
         """A host (NumPy) copy of the data."""
         return np.array(backend.to_device(self.data, "cpu"))
+
+    def tolist(self):
+        return self.numpy().tolist()
 
     def item(self):
         """The single element as a Python number."""
@@ -221,19 +97,87 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is "
+                               "ambiguous; use .any() or .all(), or compare .item()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only one-element integer tensors can be used as an index, "
+                            f"got {self.dtype} of shape {self.shape}")
+        return int(self.item())
+
+    # ----- copies, casts, devices -----
     def detach(self):
         """The same data, cut off from the graph (no copy)."""
         return Tensor(self.data)
 
-    def to(self, device):
-        """This tensor on ``device`` ('cpu', 'gpu' or 'cuda'), recorded on the tape."""
-        if backend.validate_device(device) == self.device:
-            return self
-        return ToDevice.apply(self, device=device)
+    def clone(self):
+        """A copy of the data, on the tape (its gradient flows back to this tensor)."""
+        return elementwise.add(self, 0) if self.dtype.kind == "f" else Tensor(self.data.copy())
 
+    def to(self, *args, dtype=None, device=None):
+        """``to(device)``, ``to(dtype)`` or both: 'cpu', 'gpu'/'cuda' or minigrad.device;
+        minigrad.float32 etc. or a NumPy dtype. Recorded on the tape."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, str):  # a device name or minigrad.device
+                device = arg
+            else:
+                dtype = arg
+        result = self
+        if device is not None:
+            name = backend.validate_device(str(device))
+            if name != backend.device_of(self.data):
+                result = ToDevice.apply(result, device=name)
+        if dtype is not None:
+            result = result.type(dtype)
+        return result
+
+    def type(self, dtype):
+        """This tensor as ``dtype``; float to float is on the tape, anything else is not."""
+        dtype = np.dtype(getattr(dtype, "numpy", dtype))
+        if dtype == self.dtype:
+            return self
+        if dtype.kind == "f" and self.dtype.kind == "f":
+            return elementwise.cast(self, dtype)
+        return Tensor(self.data.astype(dtype))
+
+    def float(self):
+        return self.type(np.float32)
+
+    def double(self):
+        return self.type(np.float64)
+
+    def long(self):
+        return self.type(np.int64)
+
+    def int(self):
+        return self.type(np.int32)
+
+    def bool(self):
+        return self.type(np.bool_)
+
+    # ----- gradients -----
     def zero_grad(self):
         """Forget the accumulated gradient."""
         self.grad = None
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch ``requires_grad`` of this leaf in place, as PyTorch."""
+        if requires_grad and self.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
 
     def backward(self, grad=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) · ``grad`` into every leaf's ``.grad``; ``grad`` may be
@@ -254,91 +198,179 @@ class Tensor:
                              f"for a tensor of shape {self.shape}")
         backpropagate(self, grad, retain_graph)
 
-    # ----- operators and methods: each one is a function of minigrad.ops -----
-    __add__ = _method("elementwise", "add")
-    __radd__ = _method("elementwise", "add", reflected=True)
-    __sub__ = _method("elementwise", "sub")
-    __rsub__ = _method("elementwise", "sub", reflected=True)
-    __mul__ = _method("elementwise", "mul")
-    __rmul__ = _method("elementwise", "mul", reflected=True)
-    __truediv__ = _method("elementwise", "div")
-    __rtruediv__ = _method("elementwise", "div", reflected=True)
-    __pow__ = _method("elementwise", "pow")
-    __rpow__ = _method("elementwise", "pow", reflected=True)
-    __neg__ = _method("elementwise", "neg")
-    __matmul__ = _method("linalg", "matmul")
-    __rmatmul__ = _method("linalg", "matmul", reflected=True)
-    __getitem__ = _method("shape", "getitem")
-    exp = _method("elementwise", "exp")
-    log = _method("elementwise", "log")
-    relu = _method("elementwise", "relu")
-    maximum = _method("elementwise", "maximum")
-    minimum = _method("elementwise", "minimum")
-    clamp = _method("elementwise", "clamp")
-    sum = _method("reduce", "sum")
-    mean = _method("reduce", "mean")
-    max = _method("reduce", "max")
-    amax = _method("reduce", "amax")
-    reshape = _method("shape", "reshape")
-    transpose = _method("shape", "transpose")
-    permute = _method("shape", "permute")
-    flatten = _method("shape", "flatten")
-    T = property(lambda self: _op("shape").permute(self, *reversed(range(self.ndim))),
-                 doc="All dimensions reversed, as NumPy's .T.")
+    # ----- operators: each one an op of minigrad.ops -----
+    def __add__(self, other):
+        return elementwise.add(self, other)
+
+    def __radd__(self, other):
+        return elementwise.add(other, self)
+
+    def __sub__(self, other):
+        return elementwise.sub(self, other)
+
+    def __rsub__(self, other):
+        return elementwise.sub(other, self)
+
+    def __mul__(self, other):
+        return elementwise.mul(self, other)
+
+    def __rmul__(self, other):
+        return elementwise.mul(other, self)
+
+    def __truediv__(self, other):
+        return elementwise.div(self, other)
+
+    def __rtruediv__(self, other):
+        return elementwise.div(other, self)
+
+    def __pow__(self, exponent):
+        return elementwise.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return elementwise.pow(base, self)
+
+    def __neg__(self):
+        return elementwise.neg(self)
+
+    def __matmul__(self, other):
+        return linalg.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return linalg.matmul(other, self)
+
+    def __getitem__(self, index):
+        return shape.getitem(self, index)
+
+    def __eq__(self, other):
+        return compare.eq(self, other)
+
+    def __ne__(self, other):
+        return compare.ne(self, other)
+
+    def __lt__(self, other):
+        return compare.lt(self, other)
+
+    def __le__(self, other):
+        return compare.le(self, other)
+
+    def __gt__(self, other):
+        return compare.gt(self, other)
+
+    def __ge__(self, other):
+        return compare.ge(self, other)
+
+    # ----- methods: each one an op of minigrad.ops -----
+    def exp(self):
+        return elementwise.exp(self)
+
+    def log(self):
+        return elementwise.log(self)
+
+    def relu(self):
+        return elementwise.relu(self)
+
+    def sigmoid(self):
+        return elementwise.sigmoid(self)
+
+    def tanh(self):
+        return elementwise.tanh(self)
+
+    def maximum(self, other):
+        return elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return elementwise.minimum(self, other)
+
+    def clamp(self, min=None, max=None):
+        return elementwise.clamp(self, min, max)
+
+    def sum(self, dim=None, keepdim=False):
+        return reduce.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return reduce.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return reduce.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return reduce.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return reduce.amax(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return compare.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return compare.argmin(self, dim, keepdim)
+
+    def eq(self, other):
+        return compare.eq(self, other)
+
+    def ne(self, other):
+        return compare.ne(self, other)
+
+    def lt(self, other):
+        return compare.lt(self, other)
+
+    def le(self, other):
+        return compare.le(self, other)
+
+    def gt(self, other):
+        return compare.gt(self, other)
+
+    def ge(self, other):
+        return compare.ge(self, other)
+
+    def softmax(self, dim):
+        return loss.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return loss.log_softmax(self, dim)
+
+    def reshape(self, *sizes):
+        return shape.reshape(self, *sizes)
+
+    def view(self, *sizes):
+        """``reshape`` (minigrad's reshape copies only when it must, and never aliases)."""
+        return shape.reshape(self, *sizes)
+
+    def view_as(self, other):
+        return shape.reshape(self, other.shape)
+
+    def transpose(self, dim0, dim1):
+        return shape.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return shape.permute(self, *dims)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return shape.flatten(self, start_dim, end_dim)
+
+    def unsqueeze(self, dim):
+        return shape.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return shape.squeeze(self, dim)
+
+    def expand(self, *sizes):
+        return shape.expand(self, *sizes)
+
+    @property
+    def T(self):
+        """All dimensions reversed, as NumPy's .T."""
+        return shape.permute(self, *reversed(range(self.ndim)))
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """Make a :class:`Tensor` (float32 unless ``data`` is float64 or ``dtype`` says)."""
+    """A new :class:`Tensor` holding a copy of ``data``, as ``torch.tensor``: Python floats
+    become float32, ints int64, bools bool; arrays and tensors keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-
-
-# ----- 4. helpers ---------------------------------------------------------------------------
-
-_grad_enabled = True
-
-
-def is_grad_enabled():
-    """True unless inside :func:`no_grad`."""
-    return _grad_enabled
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Record nothing inside: ``with no_grad(): ...`` or ``@no_grad()``."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
-
-
-def unbroadcast(grad, shape):
-    """Sum ``grad`` back to ``shape``: broadcasting copied the input along missing leading
-    axes and axes of size 1, and the gradient of copies is their sum."""
-    if grad.shape == shape:
-        return grad
-    extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
-
-
-def check_positive_int(op, name, value, error=ValueError):
-    """Raise ``error`` naming ``op`` and ``name`` unless ``value`` is an int ≥ 1 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{op}: {name} must be a positive int, got {value!r}")
-
-
-def check_same_dtype(op, operands):
-    """PyTorch refuses to mix dtypes, and so do we: a TypeError naming ``op`` and two of
-    ``operands`` ({name: tensor or None}) whose dtypes differ."""
-    named = [(name, x) for name, x in operands.items() if x is not None]
-    first_name, first = named[0]
-    for name, other in named[1:]:
-        if other.dtype != first.dtype:
-            raise TypeError(f"{op}: {first_name} is {first.dtype} but {name} is {other.dtype}; "
-                            "expected the same dtype (convert one of them first)")
 
 
 class ToDevice(Function):

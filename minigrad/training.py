@@ -17,7 +17,7 @@ import math
 from minigrad import backend, distributed
 from minigrad import functional as F
 from minigrad.backend import get_array_module
-from minigrad.tensor import no_grad
+from minigrad.autograd import no_grad
 
 __all__ = ["ExponentialMovingAverage", "NonFiniteLoss", "evaluate", "train_one_epoch"]
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from minigrad import backend
 from minigrad.fileio import write_bytes
-from minigrad.tensor import Function, Tensor, topological_order
+from minigrad.autograd import Function, topological_order
+from minigrad.tensor import Tensor
 
 __all__ = ["draw", "to_dot"]
 
@@ -178,7 +179,7 @@ def _tensor_lines(leaf, names):
     """Name (if given), shape and dtype, value (one element), gradient (leaves, once there)."""
     lines = [names[id(leaf)]] if id(leaf) in names else []
     lines.append(_shape_text(leaf.shape) + " " + str(leaf.dtype))
-    if leaf.size == 1:
+    if leaf.numel() == 1:
         lines.append(f"value {leaf.item():.4g}")
     if leaf.grad is not None:
         grad = np.asarray(backend.to_device(leaf.grad, "cpu"), dtype=np.float64)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import minigrad.functional as F
 from minigrad import Tensor, backend
 from minigrad.ops import loss
-from minigrad.tensor import ShapeError
+from minigrad.autograd import ShapeError
 from minigrad.testing import compare_with_torch, fake_cupy, gradcheck
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
 from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on

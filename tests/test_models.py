@@ -48,7 +48,7 @@ NETWORKS = {  # name: (ours, torch's, input side)
 
 
 def n_parameters(model):
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 # ----- sizes and inputs ----------------------------------------------------------------------

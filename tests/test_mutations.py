@@ -13,7 +13,7 @@ patching; the engine never patches itself):
     grad-alias       a leaf keeps the first gradient that reaches it as its .grad
                      instead of a copy: the caller's seed, or an array an op handed
                      to several inputs, then changes under the next += (the
-                     accumulation in tensor._accumulate)
+                     accumulation in autograd._accumulate)
     rectifier-kink   Rectifier takes its mask from x ≥ 0: the gradient passes at x = 0
     affine-bias-rows Affine sums the bias gradient over the first dim only, not over
                      every leading dim of a (*, in) input
@@ -55,7 +55,7 @@ import test_ops_basic
 import test_pool
 import test_tensor
 
-tape = importlib.import_module("minigrad.tensor")  # the module; minigrad.tensor is a function
+tape = importlib.import_module("minigrad.autograd")  # the tape: Function and backward
 
 
 # ----- making mutants --------------------------------------------------------------------------

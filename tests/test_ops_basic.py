@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from minigrad import ShapeError, Tensor, backend
 from minigrad.ops import elementwise, linalg, reduce, shape
-from minigrad.tensor import Function
+from minigrad.autograd import Function
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing.layouts import copy_to, in_layout, layout_of
 from minigrad.testing.strategies import (

@@ -16,7 +16,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-from minigrad.tensor import Function
+from minigrad.autograd import Function
 
 torch = pytest.importorskip("torch")
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from minigrad import backend, reference
 from minigrad.nn import layers as nn  # the pooling layers (nn re-exports them)
 from minigrad.ops import pool
-from minigrad.tensor import ShapeError
+from minigrad.autograd import ShapeError
 from minigrad.testing import gradcheck
 from minigrad.testing.layouts import LAYOUTS, in_layout
 from minigrad.testing.strategies import pool_geometry, untied_array

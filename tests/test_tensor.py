@@ -16,7 +16,7 @@ from minigrad import Tensor, backend, is_grad_enabled, no_grad
 from minigrad.testing import compare_with_torch
 from helpers import DEVICES, host, on
 
-TAPE = importlib.import_module("minigrad.tensor")  # the module; `minigrad.tensor` is the function
+TAPE = importlib.import_module("minigrad.autograd")  # the tape: Function, backward, no_grad
 
 
 def xp_for(device):
@@ -362,7 +362,8 @@ def test_shape_ndim_dtype_device(device):
     x = on(device, np.zeros((2, 3, 4), dtype=np.float32))
     assert x.shape == (2, 3, 4)
     assert x.ndim == 3
-    assert x.size == 24
+    assert x.size() == (2, 3, 4) and x.size(1) == 3 and x.size(-1) == 4
+    assert x.numel() == 24 and x.dim() == 3
     assert len(x) == 2
     assert x.dtype == np.float32
     assert x.device == device
@@ -370,14 +371,13 @@ def test_shape_ndim_dtype_device(device):
     assert "tensor(" in repr(x) and device in repr(x)
 
 
-def test_default_dtype_is_float32_for_python_data():
-    assert Tensor([1, 2, 3]).dtype == np.float32
-    assert Tensor(3).dtype == np.float32
-    assert Tensor([[1.5, 2.5]]).dtype == np.float32
-    assert Tensor(2.5).dtype == np.float32
-    assert minigrad.tensor([0.1, 0.2]).dtype == np.float32
-    assert Tensor(np.arange(4)).dtype == np.float32  # integer arrays become float32
-    assert Tensor([True, False]).dtype == np.float32
+def test_dtypes_are_inferred_as_torch_tensor_does():
+    """Python floats → float32, ints → int64, bools → bool; arrays keep their dtype."""
+    import torch
+    for data in ([1, 2, 3], 3, [[1.5, 2.5]], 2.5, [0.1, 0.2], [True, False], True, [1, 2.5]):
+        assert minigrad.tensor(data).dtype == np.dtype(str(torch.tensor(data).dtype)[6:]), data
+    for dtype in (np.float32, np.float64, np.int64, np.int32, np.uint8, np.bool_):
+        assert minigrad.tensor(np.zeros(2, dtype)).dtype == dtype
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -596,15 +596,20 @@ def test_each_method_calls_its_ops_function(monkeypatch, expression, family, nam
         calls.append((call_args, call_kwargs))
         return result
 
-    monkeypatch.setattr(importlib.import_module(f"minigrad.ops.{family}"), name, recorder,
-                        raising=False)
+    module = importlib.import_module(f"minigrad.ops.{family}")
+    signature = inspect.signature(getattr(module, name))
+    monkeypatch.setattr(module, name, recorder)
     x = Tensor(np.ones((2, 3, 4)))
     assert expression(x) is result
     assert len(calls) == 1
-    call_args, call_kwargs = calls[0]
-    assert len(call_args) == len(args), call_args
-    assert all(_same(a, e, x) for a, e in zip(call_args, args)), call_args
-    assert call_kwargs == kwargs
+    # the same arguments, however they were passed (positionally or by name)
+    got = signature.bind(*calls[0][0], **calls[0][1])
+    expected = signature.bind(*args, **kwargs)
+    got.apply_defaults()
+    expected.apply_defaults()
+    assert got.arguments.keys() == expected.arguments.keys()
+    for key, value in expected.arguments.items():
+        assert _same(got.arguments[key], value, x), (key, got.arguments[key])
 
 
 METHODS_VS_TORCH = [  # (ours, PyTorch's), both on (x, y), two (2, 3, 4) float64 tensors

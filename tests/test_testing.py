@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import minigrad.functional as F
 from minigrad import Tensor, backend
-from minigrad.tensor import Function
+from minigrad.autograd import Function
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing import strategies as S
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout, layout_of

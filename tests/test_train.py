@@ -82,7 +82,7 @@ def test_a_short_run_writes_metrics_weights_and_curves(model, data_dir, tmp_path
     assert metrics["lr"][0] < 3e-3 / 100
     network = models.fixed_res_cnn() if model == "fixed" else models.var_res_cnn()
     network.load_state_dict(weights(out))  # the right names, shapes and dtypes
-    assert metrics["params"] == sum(p.size for p in network.parameters())
+    assert metrics["params"] == sum(p.numel() for p in network.parameters())
     if model == "varres":
         assert set(metrics["test_accuracy_by_resolution"]) == {"32", "48", "64"}
     else:

@@ -80,7 +80,7 @@ Derive, with grad_out = dL/dy (shaped like y):
 Each gradient must come back in its input's shape.""",
             saved={"a_shape": "a's shape", "b_shape": "b's shape"},
             returns="(grad_a, grad_b)"),),
-        imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
+        imports=("from minigrad.autograd import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="mul", title="broadcasting mul: y = a * b, the gradient summed back to each shape",
@@ -95,7 +95,7 @@ Derive, with grad_out = dL/dy (shaped like y):
     dL/db = the same for b.""",
             saved={"a": "the input a", "b": "the input b"},
             returns="(grad_a, grad_b)"),),
-        imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
+        imports=("from minigrad.autograd import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="matmul", title="matrix product: Y = A @ B, batched over leading axes",
@@ -112,7 +112,7 @@ A batch axis that was broadcast must be summed back to the input's shape.
 (x.swapaxes(-1, -2) swaps the last two axes of an array.)""",
             saved={"a": "the input A", "b": "the input B"},
             returns="(grad_a, grad_b)"),),
-        imports=("from minigrad.tensor import unbroadcast  # unbroadcast(grad, shape): "
+        imports=("from minigrad.autograd import unbroadcast  # unbroadcast(grad, shape): "
                  "sums grad over broadcast axes",)),
     Exercise(
         name="sum", title="sum over dims: y = Σ x, the gradient copied back",

@@ -40,7 +40,7 @@ FINITE_DIFFERENCES = "gradients match float64 finite differences (gradcheck)"
 PYTORCH = "values and gradients match PyTorch (compare_with_torch)"
 UNBROADCAST_HINT = ("an input that was broadcast gets a gradient of the output's shape: sum it "
                     "over the broadcast axes back to the input's shape "
-                    "(minigrad.tensor.unbroadcast(grad, shape) does exactly that)")
+                    "(minigrad.autograd.unbroadcast(grad, shape) does exactly that)")
 
 
 @dataclass

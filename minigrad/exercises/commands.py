@@ -8,7 +8,7 @@ from minigrad.exercises.checks import PROPERTIES
 from minigrad.exercises.runner import run_checks
 from minigrad.exercises.stubs import stub_source
 from minigrad.fileio import write_bytes
-from minigrad.tensor import Function
+from minigrad.autograd import Function
 
 __all__ = ["ExerciseError", "check", "check_file", "exercise", "listing", "load", "start"]
 

@@ -1,15 +1,18 @@
 """Layers: thin modules around the functional ops, holding their parameters."""
 import math
 
+import numpy as np
+
 from minigrad import functional as F
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
 from minigrad.ops.conv import check_padding
 from minigrad.ops.window import pair
-from minigrad.tensor import check_positive_int
+from minigrad.autograd import ShapeError, check_positive_int
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "Conv2d", "Flatten",
-           "GlobalAvgPool2d", "GlobalMaxPool2d", "Linear", "MaxPool2d", "ReLU"]
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+           "Conv2d", "Dropout", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Identity",
+           "Linear", "LogSoftmax", "MaxPool2d", "ReLU", "Sigmoid", "Softmax", "Tanh"]
 
 
 class Conv2d(Module):
@@ -162,3 +165,102 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class Identity(Module):
+    """y = x."""
+
+    def __init__(self, *args, **kwargs):
+        pass  # PyTorch's Identity takes and ignores any arguments
+
+    def forward(self, input):
+        return input
+
+
+class Sigmoid(Module):
+    def forward(self, input):
+        return F.sigmoid(input)
+
+
+class Tanh(Module):
+    def forward(self, input):
+        return F.tanh(input)
+
+
+class Softmax(Module):
+    def __init__(self, dim=None):
+        self.dim = -1 if dim is None else dim
+
+    def forward(self, input):
+        return F.softmax(input, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    def forward(self, input):
+        return F.log_softmax(input, self.dim)
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training (scaling the rest by 1/(1 − p));
+    the identity after ``eval()``. ``Dropout2d`` is not provided."""
+
+    def __init__(self, p=0.5, inplace=False):
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        if inplace:
+            raise ValueError("Dropout: inplace=True is not supported; minigrad never changes "
+                             "a tensor in place (use inplace=False)")
+        self.p = p
+
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation of each channel of (N, C, H, W), with PyTorch's parameters
+    (weight γ = 1, bias β = 0) and buffers (running_mean, running_var, num_batches_tracked)."""
+
+    dims = (4,)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True):
+        check_positive_int(type(self).__name__, "num_features", num_features)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, np.float32)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, np.float32)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, np.float32))
+            self.register_buffer("running_var", np.ones(num_features, np.float32))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def forward(self, input):
+        if input.ndim not in self.dims or input.shape[1] != self.num_features:
+            raise ShapeError(f"expected a {' or '.join(f'{d}-D' for d in self.dims)} input with "
+                             f"{self.num_features} channels on axis 1, got shape {input.shape}")
+        tracking = self.track_running_stats
+        momentum = self.momentum
+        if self.training and tracking:
+            self.num_batches_tracked.data += 1
+            if momentum is None:  # a cumulative average
+                momentum = 1 / int(self.num_batches_tracked.item())
+        use_batch = self.training or not tracking
+        return F.batch_norm(input, self.running_mean if tracking else None,
+                            self.running_var if tracking else None, self.weight, self.bias,
+                            use_batch, momentum if momentum is not None else 0.0, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(BatchNorm2d):
+    """Batch normalisation of each feature of (N, C) or (N, C, L)."""
+
+    dims = (2, 3)

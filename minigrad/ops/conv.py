@@ -27,7 +27,7 @@ the other's backward. The public ``unfold`` returns PyTorch's layout (N, K, L).
 from minigrad.backend import get_array_module
 from minigrad.ops.shape import getitem, reshape
 from minigrad.ops.window import output_size, pair, taps, window
-from minigrad.tensor import Function, ShapeError, check_positive_int, check_same_dtype
+from minigrad.autograd import Function, ShapeError, check_positive_int, check_same_dtype
 
 __all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
            "unfold"]

@@ -1,11 +1,12 @@
 """Elementwise ops. Binary ops broadcast like NumPy and sum each gradient
 back to its input's shape (``unbroadcast``). Where a derivative is undefined
 (a tie, a boundary, NaN, 0 to a power) the gradient is PyTorch's."""
+from minigrad import backend
 from minigrad.backend import get_array_module
-from minigrad.tensor import Function, unbroadcast
+from minigrad.autograd import Function, is_tensor, unbroadcast
 
-__all__ = ["add", "clamp", "div", "exp", "log", "maximum", "minimum", "mul", "neg", "pow",
-           "relu", "sub"]
+__all__ = ["abs", "add", "cast", "clamp", "div", "dropout", "exp", "log", "maximum", "minimum", "mul", "neg",
+           "pow", "relu", "sigmoid", "sub", "tanh", "where"]
 
 
 class Add(Function):
@@ -92,6 +93,18 @@ class Power(Function):
         return grad_base, grad_exponent
 
 
+class Absolute(Function):
+    """y = |x|.   dy/dx = sign x (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.sign = xp.sign(x)
+        return xp.abs(x)
+
+    def backward(self, grad_out):
+        return (grad_out * self.sign,)
+
+
 class Exp(Function):
     """y = eˣ.   dy/dx = eˣ = y."""
 
@@ -112,6 +125,31 @@ class Log(Function):
 
     def backward(self, grad_out):
         return (grad_out / self.x,)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e⁻ˣ).   dy/dx = y·(1 − y)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        # e^(−|x|) never overflows: for x < 0, 1/(1 + e⁻ˣ) = eˣ/(1 + eˣ)
+        small = xp.exp(-xp.abs(x))
+        self.y = xp.where(x >= 0, 1 / (1 + small), small / (1 + small)).astype(x.dtype)
+        return self.y
+
+    def backward(self, grad_out):
+        return (grad_out * self.y * (1 - self.y),)
+
+
+class Tanh(Function):
+    """y = tanh x.   dy/dx = 1 − y²."""
+
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (grad_out * (1 - self.y * self.y),)
 
 
 class Rectifier(Function):
@@ -146,6 +184,41 @@ class Minimum(Function):
 
     def backward(self, grad_out):
         return _split_between(grad_out, self.a, self.b, self.a > self.b, self.b > self.a)
+
+
+class Dropout(Function):
+    """y = x·m / (1 − p), m = 1 with probability 1 − p, else 0.   dy/dx = m / (1 − p)."""
+
+    def forward(self, x, keep, p):
+        self.scaled_mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+        return x * self.scaled_mask
+
+    def backward(self, grad_out):
+        return (grad_out * self.scaled_mask,)
+
+
+class Where(Function):
+    """y = a where the condition holds, else b.   dy/da = [condition], dy/db = [not condition]."""
+
+    def forward(self, a, b, condition):
+        self.condition, self.a_shape, self.b_shape = condition, a.shape, b.shape
+        return get_array_module(a).where(condition, a, b)
+
+    def backward(self, grad_out):
+        xp = get_array_module(grad_out)
+        return (unbroadcast(xp.where(self.condition, grad_out, 0), self.a_shape),
+                unbroadcast(xp.where(self.condition, 0, grad_out), self.b_shape))
+
+
+class Cast(Function):
+    """y = x as another floating dtype.   dy/dx = 1: the gradient is cast back."""
+
+    def forward(self, x, dtype):
+        self.x_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, grad_out):
+        return (grad_out.astype(self.x_dtype),)
 
 
 def _split_between(grad_out, a, b, a_loses, b_loses):
@@ -204,6 +277,10 @@ def pow(base, exponent):
     return Power.apply(base, exponent)
 
 
+def abs(x):
+    return Absolute.apply(x)
+
+
 def exp(x):
     return Exp.apply(x)
 
@@ -214,6 +291,42 @@ def log(x):
 
 def relu(x):
     return Rectifier.apply(x)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1 − p) when
+    ``training``; the identity otherwise. The mask comes from the seeded host generator."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = backend.to_device(backend.host_rng().random(x.shape) >= p, backend.device_of(x.data))
+    return Dropout.apply(x, keep=keep, p=p)
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` (a bool tensor or array) holds, else ``b``; either may be
+    a number, as ``torch.where``."""
+    mask = condition.data if is_tensor(condition) else condition
+    if getattr(mask, "dtype", None) is None or mask.dtype.kind != "b":
+        raise TypeError(f"where: the condition must be a bool tensor, got {type(condition).__name__}"
+                        f" of dtype {getattr(mask, 'dtype', None)}")
+    return Where.apply(a, b, condition=mask)
+
+
+def cast(x, dtype):
+    """``x`` as the floating ``dtype``, on the tape (``Tensor.float()``, ``.double()``)."""
+    return Cast.apply(x, dtype=dtype)
 
 
 def maximum(a, b):

@@ -3,7 +3,7 @@ PyTorch's shapes (1-D operands, broadcast batch dims) and its dtype rule
 (both operands of one dtype; nothing is converted silently)."""
 import math
 
-from minigrad.tensor import Function, ShapeError, check_same_dtype, unbroadcast
+from minigrad.autograd import Function, ShapeError, check_same_dtype, unbroadcast
 
 __all__ = ["linear", "matmul"]
 

@@ -19,11 +19,11 @@ from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops import reduce
 from minigrad.ops.shape import dim_index, reshape
-from minigrad.tensor import Function, ShapeError, Tensor, check_same_dtype
+from minigrad.autograd import Function, ShapeError, check_same_dtype, is_tensor
 
-__all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood",
+__all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood", "Softmax",
            "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
-           "one_hot"]
+           "one_hot", "softmax"]
 
 def _log_softmax(x, dim):
     """log softmax on raw arrays: x − max − log Σ exp(x − max)."""
@@ -46,6 +46,24 @@ class LogSoftmax(Function):
         xp = get_array_module(grad_out)
         softmax = xp.exp(self.y)
         return (grad_out - softmax * grad_out.sum(axis=self.dim, keepdims=True),)
+
+
+class Softmax(Function):
+    """y = exp(x − m) / Σⱼ exp(xⱼ − m) along ``dim``, m = max x (no overflow).
+    dx = y · (dy − Σⱼ dyⱼ·yⱼ)."""
+
+    def forward(self, x, dim):
+        xp = get_array_module(x)
+        self.dim = dim
+        if x.shape[dim] == 0:
+            self.y = x.copy()
+        else:
+            shifted = xp.exp(x - x.max(axis=dim, keepdims=True))
+            self.y = shifted / shifted.sum(axis=dim, keepdims=True)
+        return self.y
+
+    def backward(self, grad_out):
+        return (self.y * (grad_out - (grad_out * self.y).sum(axis=self.dim, keepdims=True)),)
 
 
 class NegativeLogLikelihood(Function):
@@ -111,7 +129,7 @@ def _check_options(op, reduction, label_smoothing=0.0):
 def _on_device(op, name, value, input):
     """``value`` (array, tensor or list of numbers) as a raw array of the input's dtype on
     the input's device; an array on another device is an error, as for any op."""
-    data = value.data if isinstance(value, Tensor) else value
+    data = value.data if is_tensor(value) else value
     if backend.is_array(data):
         backend.check_same_device(op, [input.data, data])
     else:
@@ -138,8 +156,8 @@ def _broadcast_constant(op, name, value, input, hint):
 
 def _target_tensor(op, target, input):
     """A floating target as a tensor of the input's dtype (a tensor is kept, with its graph)."""
-    if not isinstance(target, Tensor):
-        return Tensor(_on_device(op, "target", target, input), dtype=input.dtype)
+    if not is_tensor(target):
+        return input.wrap(_on_device(op, "target", target, input))
     check_same_dtype(op, {"the target": target, "the input": input})
     return target
 
@@ -161,7 +179,7 @@ def _class_weights(op, weight, input, dim):
 def _labels(op, target, input, dim, ignore_index):
     """Integer class labels, checked on the host (a GPU would index out of range
     silently), as int64 on the input's device."""
-    labels = target.data if isinstance(target, Tensor) else target
+    labels = target.data if is_tensor(target) else target
     host = np.asarray(backend.to_device(labels, "cpu") if backend.is_array(labels) else labels)
     expected = input.shape[:dim] + input.shape[dim + 1:]
     if host.dtype.kind not in "iu":
@@ -231,6 +249,14 @@ def log_softmax(x, dim=-1, dtype=None):
     return LogSoftmax.apply(x, dim=dim)
 
 
+def softmax(x, dim=-1):
+    """softmax(x) along ``dim``: exp x / Σ exp x, computed without overflow."""
+    dim = dim_index("softmax", dim, x.ndim)
+    if x.ndim == 0:   # one element: softmax is 1
+        return reshape(Softmax.apply(reshape(x, 1), dim=0))
+    return Softmax.apply(x, dim=dim)
+
+
 def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
     """−(weighted) log-probability of each sample's label; ``input`` holds log-probabilities
     (N, C), (C,) or (N, C, d1, …), ``target`` integer labels of the other axes."""
@@ -243,10 +269,14 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
     """Cross-entropy of softmax(input) against integer labels or class probabilities
-    (a floating target shaped like the input), with PyTorch's arguments and semantics."""
+    (a floating target shaped like the input), with PyTorch's arguments and semantics.
+
+    The plain case, N labels y, no weights, no smoothing, 'mean':
+    loss = −(1/N) Σₙ log softmax(xₙ)[yₙ], and its gradient is dx = (softmax(x) − onehot(y)) / N.
+    """
     _check_options("cross_entropy", reduction, label_smoothing)
     dim = _class_dim("cross_entropy", input)
-    data = target.data if isinstance(target, Tensor) else target
+    data = target.data if is_tensor(target) else target
     # PyTorch's rule: a floating target shaped like the input holds class probabilities.
     if backend.is_array(data) and data.dtype.kind == "f" and data.shape == input.shape:
         if ignore_index != -100:
@@ -284,4 +314,4 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     losses = BinaryCrossEntropyWithLogits.apply(
         input, target, weight=1 if weight is None else weight,
         pos_weight=1 if pos_weight is None else pos_weight)
-    return _reduce(losses, reduction, losses.size)
+    return _reduce(losses, reduction, losses.numel())

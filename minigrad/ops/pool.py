@@ -15,7 +15,7 @@ from minigrad import backend
 from minigrad.backend import get_array_module
 from minigrad.ops.shape import reshape
 from minigrad.ops.window import pair, taps, window
-from minigrad.tensor import Function, ShapeError, Tensor
+from minigrad.autograd import Function, ShapeError
 
 __all__ = [
     "AdaptiveAvgPooling", "AdaptiveMaxPooling", "AvgPooling", "MaxPooling",
@@ -236,7 +236,7 @@ def _accepts_unbatched(pool):
         result = pool(reshape(x, 1, *x.shape), *args, **kwargs)
         if isinstance(result, tuple):   # (output, indices); the indices take no gradient
             output, indices = result
-            return reshape(output, *output.shape[1:]), Tensor(indices.data[0], dtype=np.int64)
+            return reshape(output, *output.shape[1:]), indices.wrap(indices.data[0])
         return reshape(result, *result.shape[1:])
     return checked
 
@@ -263,7 +263,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         return y
     # A Function returns one array: the indices are a second pass over the same taps.
     _, winner = _window_max(_pad(x.data, geometry, -np.inf), geometry)
-    return y, Tensor(_flat_indices(winner, geometry, x.shape[3]), dtype=np.int64)
+    return y, x.wrap(_flat_indices(winner, geometry, x.shape[3]))
 
 
 @_accepts_unbatched
@@ -306,7 +306,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
     if not return_indices:
         return y
     # A Function returns one array: the indices are a second pass over the cells.
-    return y, Tensor(_adaptive_max(x.data, out_size)[1], dtype=np.int64)
+    return y, x.wrap(_adaptive_max(x.data, out_size)[1])
 
 
 @_accepts_unbatched

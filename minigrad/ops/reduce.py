@@ -4,11 +4,11 @@ import math
 from collections import namedtuple
 
 from minigrad.backend import get_array_module
-from minigrad.ops.elementwise import maximum
+from minigrad.ops.elementwise import maximum, minimum, neg
 from minigrad.ops.shape import dim_index, reshape
-from minigrad.tensor import Function, ShapeError, Tensor
+from minigrad.autograd import Function, ShapeError, is_tensor
 
-__all__ = ["MaxResult", "amax", "max", "mean", "sum"]
+__all__ = ["MaxResult", "amax", "amin", "max", "mean", "min", "sum"]
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # what torch.max(x, dim) returns
 
@@ -112,7 +112,7 @@ def max(x, dim=None, keepdim=False):
     ``max(x, dim)``: ``MaxResult(values, indices)`` of the first maximum along
     ``dim``, which alone receives the gradient, as ``torch.max(x, dim)``.
     ``max(x, other)`` with a tensor ``other``: the elementwise ``maximum``."""
-    if isinstance(dim, Tensor):
+    if is_tensor(dim):
         return maximum(x, dim)
     if dim is None:
         return amax(x, None, keepdim)
@@ -125,5 +125,20 @@ def max(x, dim=None, keepdim=False):
     xp = get_array_module(x.data)
     indices = xp.expand_dims(x.data.argmax(axis=dim), dim)
     values = MaxAlongDim.apply(x, dim=dim, keepdim=keepdim, indices=indices)
-    return MaxResult(values, Tensor(indices if keepdim else indices.squeeze(axis=dim),
-                                    dtype=indices.dtype))
+    return MaxResult(values, x.wrap(indices if keepdim else indices.squeeze(axis=dim)))
+
+
+def amin(x, dim=None, keepdim=False):
+    """The smallest elements over ``dim``: −amax(−x), so ties share the gradient."""
+    return neg(amax(neg(x), dim, keepdim))
+
+
+def min(x, dim=None, keepdim=False):
+    """:func:`max` of −x, negated: ``min(x)``, ``min(x, dim)`` → ``MaxResult(values,
+    indices)`` of the first minimum, ``min(x, other)`` the elementwise ``minimum``."""
+    if is_tensor(dim):
+        return minimum(x, dim)
+    result = max(neg(x), dim, keepdim)
+    if dim is None:
+        return neg(result)
+    return MaxResult(neg(result.values), result.indices)

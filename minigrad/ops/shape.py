@@ -1,11 +1,15 @@
 """Ops that move elements around without changing them: reshape, permute,
 transpose, flatten, indexing. Their gradients move the elements back."""
+import itertools
 import math
 
-from minigrad.backend import get_array_module, is_array
-from minigrad.tensor import Function, Tensor
+import numpy as np
 
-__all__ = ["dim_index", "flatten", "getitem", "permute", "reshape", "transpose"]
+from minigrad.backend import get_array_module, is_array
+from minigrad.autograd import Function, ShapeError, is_tensor, unbroadcast
+
+__all__ = ["cat", "dim_index", "expand", "flatten", "getitem", "permute", "reshape", "squeeze",
+           "stack", "transpose", "unsqueeze"]
 
 
 def dim_index(op, dim, ndim):
@@ -64,6 +68,31 @@ class GetItem(Function):
         return (grad.astype(self.dtype).reshape(self.x_shape),)
 
 
+class Expand(Function):
+    """y = x broadcast to ``shape``.   dx = dy summed over the copies (``unbroadcast``).
+
+    Broadcasting copies x along new leading dims and along its dims of size 1."""
+
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        return get_array_module(x).broadcast_to(x, shape)
+
+    def backward(self, grad_out):
+        return (unbroadcast(grad_out, self.x_shape),)
+
+
+class Concatenate(Function):
+    """y = x₁, x₂, … joined along ``dim``.   dxᵢ = the slice of dy where xᵢ went."""
+
+    def forward(self, *parts, dim):
+        self.dim, self.sizes = dim, [part.shape[dim] for part in parts]
+        return get_array_module(parts[0]).concatenate(parts, axis=dim)
+
+    def backward(self, grad_out):
+        ends = list(itertools.accumulate(self.sizes))
+        return tuple(get_array_module(grad_out).split(grad_out, ends[:-1], axis=self.dim))
+
+
 def _is_basic(index):
     """True for an index made only of ints, slices, None and Ellipsis."""
     parts = index if isinstance(index, tuple) else (index,)
@@ -110,6 +139,65 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
+def unsqueeze(x, dim):
+    """``x`` with a new dim of size 1 at ``dim`` (which may be x.ndim, or −1 for the end)."""
+    dim = dim_index("unsqueeze", dim, x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    """``x`` without its dims of size 1 (only ``dim``, an int or tuple, if given; a named
+    dim of another size stays, as in PyTorch)."""
+    dims = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
+    dropped = {dim_index("squeeze", d, x.ndim) for d in dims} if x.ndim else set()
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dropped or n != 1))
+
+
+def expand(x, *sizes):
+    """``x`` broadcast to ``sizes`` without copying; −1 keeps a dim's size, as PyTorch."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
+    extra = len(sizes) - x.ndim
+    if extra < 0:
+        raise ShapeError(f"expand: cannot expand shape {x.shape} to {tuple(sizes)}, which has "
+                         "fewer dims")
+    shape = tuple(x.shape[i - extra] if size == -1 and i >= extra else size
+                  for i, size in enumerate(sizes))
+    try:
+        fits = np.broadcast_shapes(x.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"expand: shape {x.shape} does not broadcast to {shape}")
+    return Expand.apply(x, shape=shape)
+
+
+def cat(tensors, dim=0):
+    """The tensors joined along ``dim``; every other dim must agree, as ``torch.cat``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    dim = dim_index("cat", dim, tensors[0].ndim)
+    for t in tensors[1:]:
+        if t.ndim != tensors[0].ndim or any(a != b for i, (a, b) in
+                                             enumerate(zip(t.shape, tensors[0].shape)) if i != dim):
+            raise ShapeError(f"cat: shapes {tensors[0].shape} and {t.shape} differ outside "
+                             f"dim {dim}")
+    return Concatenate.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    """The tensors, all of one shape, stacked along a new dim ``dim``, as ``torch.stack``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ShapeError(f"stack: expected tensors of one shape, got "
+                         f"{[t.shape for t in tensors]}")
+    dim = dim_index("stack", dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
 def getitem(x, index):
     """``x[index]`` with slices, ints, None, Ellipsis and integer arrays."""
     index = _index_arrays(x, index)
@@ -122,8 +210,8 @@ def _index_arrays(x, index):
     parts = index if isinstance(index, tuple) else (index,)
     converted = []
     for part in parts:
-        if isinstance(part, Tensor):
-            part = part.data.astype("int64")
+        if is_tensor(part):  # a mask stays bool, other numbers become indices
+            part = part.data if part.dtype.kind == "b" else part.data.astype("int64")
         elif isinstance(part, list):
             part = xp.asarray(part)
         converted.append(part)

@@ -7,7 +7,7 @@ Tap i of the window at output position o reads padded pixel o·s + i·d.
 """
 from collections import namedtuple
 
-from minigrad.tensor import ShapeError
+from minigrad.autograd import ShapeError
 
 __all__ = ["Window", "output_size", "pair", "taps", "window"]
 

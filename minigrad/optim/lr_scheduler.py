@@ -4,11 +4,14 @@ group's ``lr`` for the next one. Each schedule is closed-form, lr = f(last_epoch
 from the groups' ``initial_lr`` (PyTorch steps StepLR and CosineAnnealingLR from the
 previous rate instead; alone on an optimizer, the two agree to rounding).
 """
+import bisect
 import math
 
+from minigrad.autograd import check_positive_int
 from minigrad.optim.optimizer import Optimizer
 
-__all__ = ["CosineAnnealingLR", "LRScheduler", "OneCycleLR", "StepLR"]
+__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "MultiStepLR",
+           "OneCycleLR", "ReduceLROnPlateau", "StepLR"]
 
 
 class LRScheduler:
@@ -52,11 +55,6 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
-def check_positive_int(scheduler, name, value):
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{scheduler}: {name} must be a positive integer, got {value!r}")
-
-
 class StepLR(LRScheduler):
     """lr = initial_lr · gamma ** (last_epoch // step_size)."""
 
@@ -68,6 +66,45 @@ class StepLR(LRScheduler):
     def get_lr(self):
         return [base_lr * self.gamma ** (self.last_epoch // self.step_size)
                 for base_lr in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = initial_lr · gamma ** (how many milestones last_epoch has reached)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        reached = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base_lr * self.gamma ** reached for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr = initial_lr · gamma ** last_epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial_lr · lr_lambda(last_epoch); one function, or one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        self.lr_lambdas = per_group("lr_lambda", optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base_lr * lr_lambda(self.last_epoch)
+                for base_lr, lr_lambda in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self):
+        """As the base, without the functions (PyTorch keeps only callable objects' state)."""
+        return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -184,3 +221,59 @@ def set_momentum(group, value):
         group["betas"] = (value, *group["betas"][1:])
     else:
         group["momentum"] = value
+
+
+class ReduceLROnPlateau:
+    """Multiply every group's lr by ``factor`` once the metric passed to ``step(metric)``
+    has not improved for more than ``patience`` calls, then wait ``cooldown`` calls;
+    never below ``min_lr``. Improving means beating the best by ``threshold``, relative
+    (best·(1 ∓ threshold)) or absolute (best ∓ threshold), as ``torch.optim``."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        if factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', "
+                             f"got {mode!r} and {threshold_mode!r}")
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown, self.eps = (
+            threshold, threshold_mode, cooldown, eps)
+        self.min_lrs = per_group("min_lr", optimizer, min_lr)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def is_better(self, value):
+        sign = 1 if self.mode == "min" else -1
+        if self.threshold_mode == "rel":
+            return sign * value < sign * self.best * (1 - sign * self.threshold)
+        return sign * value < sign * self.best - self.threshold
+
+    def step(self, metrics):
+        value = float(metrics)
+        self.last_epoch += 1
+        if self.is_better(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs):
+                new_lr = max(group["lr"] * self.factor, min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)

@@ -44,11 +44,14 @@ class Optimizer:
             raise ValueError("some parameters appear more than once in the parameter groups")
         self.param_groups.append({**self.defaults, **param_group, "params": params})
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (``p.grad = None``)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient: ``p.grad = None``, or zeros in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
 
     def step(self):
         raise NotImplementedError

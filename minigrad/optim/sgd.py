@@ -5,13 +5,18 @@ __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    """With g = grad + weight_decay·p:  b ← momentum·b + g (b = g at the first
-    step), then p ← p − lr·b.  Without momentum: p ← p − lr·g."""
+    """With g = grad + weight_decay·p:  b ← momentum·b + (1 − dampening)·g (b = g at the
+    first step), then p ← p − lr·b, or with ``nesterov`` p ← p − lr·(g + momentum·b).
+    Without momentum: p ← p − lr·g."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
         check_non_negative({"learning rate": lr, "momentum value": momentum,
                             "weight_decay value": weight_decay})
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
 
     def step(self):
         for group in self.param_groups:
@@ -26,6 +31,7 @@ class SGD(Optimizer):
                         state["momentum_buffer"] = grad.copy()
                     else:
                         state["momentum_buffer"] *= momentum
-                        state["momentum_buffer"] += grad
-                    grad = state["momentum_buffer"]
+                        state["momentum_buffer"] += (1 - group["dampening"]) * grad
+                    buffer = state["momentum_buffer"]
+                    grad = grad + momentum * buffer if group["nesterov"] else buffer
                 p.data -= lr * grad

@@ -15,7 +15,8 @@ import inspect
 import numpy as np
 
 from minigrad import backend
-from minigrad.tensor import GradientShapeError, Tensor, no_grad
+from minigrad.autograd import GradientShapeError, no_grad
+from minigrad.tensor import Tensor
 from minigrad.testing.layouts import copy_to
 
 __all__ = ["backward_checked", "gradcheck"]
@@ -74,7 +75,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     """Check ``fn``'s backward against central finite differences in float64.
 
     ``fn`` maps tensors to a tensor; it may use any op, including your own
-    :class:`~minigrad.tensor.Function` subclasses. ``inputs`` are tensors (on
+    :class:`~minigrad.autograd.Function` subclasses. ``inputs`` are tensors (on
     'cpu' or 'gpu'), float arrays (treated as tensors that require grad) or
     anything else ``fn`` accepts (labels, numbers), passed through. Float
     inputs are copied to float64 first (keeping their device and memory
