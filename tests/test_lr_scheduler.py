@@ -215,3 +215,32 @@ def test_one_cycle_lr_refuses_to_cycle_a_missing_momentum_and_to_step_past_its_e
     with pytest.raises(ValueError, match="Tried to step 6 times. The specified number of total "
                                          "steps is 5"):
         scheduler.step()
+
+
+@given(gamma=st.floats(0.5, 1.0), milestones=st.lists(st.integers(1, 60), max_size=4))
+def test_exponential_and_multistep_lr_match_torch(gamma, milestones):
+    assert_same_schedule(lambda o: lr_scheduler.ExponentialLR(o, gamma),
+                         lambda t: torch.optim.lr_scheduler.ExponentialLR(t, gamma), 80)
+    assert_same_schedule(lambda o: lr_scheduler.MultiStepLR(o, milestones, gamma),
+                         lambda t: torch.optim.lr_scheduler.MultiStepLR(t, milestones, gamma), 80)
+
+
+def test_lambda_lr_matches_torch_with_one_function_per_group():
+    functions = [lambda epoch: 0.9 ** epoch, lambda epoch: 1 / (1 + epoch)]
+    assert_same_schedule(lambda o: lr_scheduler.LambdaLR(o, functions),
+                         lambda t: torch.optim.lr_scheduler.LambdaLR(t, functions), 30, groups=2)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(mode="max", factor=0.5, patience=2),
+                                     dict(threshold_mode="abs", threshold=0.1, cooldown=2,
+                                          min_lr=0.02, patience=1)])
+@given(metrics=st.lists(st.floats(0, 10), min_size=1, max_size=60))
+def test_reduce_lr_on_plateau_matches_torch(options, metrics):
+    ours_opt, torch_opt = optimizers("sgd", groups=2)
+    ours = lr_scheduler.ReduceLROnPlateau(ours_opt, **options)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(torch_opt, **options)
+    for metric in metrics:
+        ours.step(metric)
+        theirs.step(metric)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12)
+        assert [g["lr"] for g in ours_opt.param_groups] == ours.get_last_lr()

@@ -81,7 +81,8 @@ def test_repr_reads_like_the_architecture():
     assert "(0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))" in text
     assert "(1): ReLU()" in text
     assert "(2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)" in text
-    assert "(4): Linear(in_features=36, out_features=5)" in text
+    assert "(4): Linear(in_features=36, out_features=5, bias=True)" in text
+    assert text == repr(small_torch_net())
     nested = repr(TwoPart())
     assert "(features): Sequential(\n    (0): Conv2d(1, 2" in nested
 
@@ -229,6 +230,16 @@ OPTIMIZERS = {
     "sgd-wd": (optim.SGD, torch.optim.SGD, dict(lr=0.1, weight_decay=0.05)),
     "sgd-momentum": (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
     "sgd-momentum-wd": (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9, weight_decay=0.01)),
+    "sgd-nesterov": (optim.SGD, torch.optim.SGD,
+                     dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    "sgd-dampening": (optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.8, dampening=0.3)),
+    "rmsprop": (optim.RMSprop, torch.optim.RMSprop, dict(lr=1e-2)),
+    "rmsprop-all": (optim.RMSprop, torch.optim.RMSprop,
+                    dict(lr=1e-2, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5,
+                         centered=True)),
+    "adadelta": (optim.Adadelta, torch.optim.Adadelta, dict(lr=1.0)),
+    "adadelta-wd": (optim.Adadelta, torch.optim.Adadelta,
+                    dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.1)),
 }
 TOLERANCE = {np.float64: dict(rtol=1e-10, atol=1e-13), np.float32: dict(rtol=1e-6, atol=1e-7)}
 
@@ -447,3 +458,22 @@ def test_layers_take_their_input_by_the_name_torch_gives_it(device):
     linear = nn.Linear(6, 2).to(device)
     flat = F.flatten(x, 1)[:, :6]
     np.testing.assert_array_equal(host(linear(input=flat)), host(linear(flat)))
+
+
+def test_nesterov_needs_momentum_and_no_dampening_as_in_torch():
+    for options in (dict(momentum=0.0), dict(momentum=0.9, dampening=0.1)):
+        with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero "
+                                             "dampening"):
+            optim.SGD(small_net().parameters(), lr=0.1, nesterov=True, **options)
+
+
+def test_zero_grad_keeps_zeroed_arrays_when_not_set_to_none():
+    model = small_net()
+    F.cross_entropy(model(minigrad.tensor(np.ones((2, 1, 6, 6), np.float32))),
+                    np.array([0, 1])).backward()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    grads = [p.grad for p in model.parameters()]
+    optimizer.zero_grad(set_to_none=False)
+    assert all(p.grad is g and not g.any() for p, g in zip(model.parameters(), grads))
+    optimizer.zero_grad()
+    assert all(p.grad is None for p in model.parameters())

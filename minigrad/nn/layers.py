@@ -69,7 +69,8 @@ class Linear(Module):
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class ReLU(Module):
@@ -104,10 +105,16 @@ class MaxPool2d(Module):
 
 
 class Flatten(Module):
-    """(N, ...) → (N, D)."""
+    """Dims ``start_dim``..``end_dim`` merged: (N, ...) → (N, D) by default."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, input):
-        return F.flatten(input, 1)
+        return F.flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class GlobalMaxPool2d(Module):

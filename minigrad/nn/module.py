@@ -116,6 +116,20 @@ class Module:
                 p.grad = backend.to_device(p.grad, device)
         return self
 
+    def double(self):
+        """Every floating parameter and buffer as float64 (gradients dropped); returns self."""
+        return self._cast(np.float64)
+
+    def float(self):
+        """Every floating parameter and buffer as float32 (gradients dropped); returns self."""
+        return self._cast(np.float32)
+
+    def _cast(self, dtype):
+        for _, p in self._named_state():
+            if p.dtype.kind == "f":
+                p.data, p.grad = p.data.astype(dtype), None
+        return self
+
     def _named_state(self):
         """Parameters and buffers, in the order they were assigned, as PyTorch's keys."""
         return self._named_tensors((Parameter, Buffer))
