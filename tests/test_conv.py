@@ -396,7 +396,7 @@ def test_conv2d_layer_initialises_as_torch_does():
     (dict(padding="full"), "padding must be an int, a pair, 'valid' or 'same', got 'full'"),
     (dict(groups=4), "in_channels=6 must be divisible by groups=4"),
     (dict(groups=3, in_channels=3, out_channels=4), "out_channels=4 must be divisible by groups"),
-    (dict(groups=0), "groups must be a positive int, got 0"),
+    (dict(groups=0), "groups must be a positive integer, got 0"),
 ])
 def test_conv2d_layer_rejects_what_it_cannot_do(arguments, message):
     arguments = dict(dict(in_channels=6, out_channels=6, kernel_size=3), **arguments)

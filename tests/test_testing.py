@@ -58,6 +58,10 @@ def labels(n, classes):
 BCE_TARGET = np.eye(4)[[0, 3, 1]]  # one-hot rows, a constant of the loss
 
 
+WHERE_MASK = {"cpu": Tensor(np.array([[True, False, True], [False, False, True]])),
+              "gpu": Tensor(np.array([[True, False, True], [False, False, True]]), device="gpu")}
+
+
 def bce(x):
     return F.binary_cross_entropy_with_logits(x, Tensor(BCE_TARGET, dtype=x.dtype, device=x.device))
 
@@ -153,8 +157,35 @@ CASES = {
                           (uniform(4, 5, low=-3, high=3), labels(4, 5))),
     "binary_cross_entropy_with_logits": Case("binary_cross_entropy_with_logits", bce, torch_bce,
                                              (uniform(3, 4, low=-3, high=3),)),
+    "abs": Case("abs", F.abs, torch.abs, (off_zero(3, 4),)),
+    "sigmoid": Case("sigmoid", F.sigmoid, torch.sigmoid, (uniform(3, 4, low=-6, high=6),)),
+    "tanh": Case("tanh", F.tanh, torch.tanh, (uniform(3, 4),)),
+    "softmax": Case("softmax", lambda x: F.softmax(x, 0), lambda x: torch.softmax(x, 0),
+                    (uniform(3, 4, low=-5, high=5),)),
+    "where": Case("where", lambda a, b: F.where(WHERE_MASK[a.device], a, b),
+                  lambda a, b: torch.where(torch.tensor(WHERE_MASK["cpu"].numpy()), a, b),
+                  (uniform(2, 3), uniform(3))),
+    "amin": Case("amin", lambda x: F.amin(x, 1), lambda x: x.amin(1), (untied(3, 4),)),
+    "min dim values": Case("min", lambda x: F.min(x, 0).values, lambda x: torch.min(x, 0).values,
+                           (untied(3, 4),)),
+    "cat": Case("cat", lambda a, b: F.cat([a, b, a], 1), lambda a, b: torch.cat([a, b, a], 1),
+                (uniform(2, 3), uniform(2, 1))),
+    "stack": Case("stack", lambda a, b: F.stack([a, b], -1), lambda a, b: torch.stack([a, b], -1),
+                  (uniform(2, 3), uniform(2, 3))),
+    "batch_norm": Case("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, True),
+                       lambda x, w, b: TF.batch_norm(x, None, None, w, b, True),
+                       (uniform(4, 3, 2, 2), uniform(3), uniform(3))),
+    "mse_loss": Case("mse_loss", F.mse_loss, TF.mse_loss, (uniform(3, 4), uniform(3, 4))),
+    "l1_loss": Case("l1_loss", F.l1_loss, TF.l1_loss,  # input > target: off the kink
+                    (uniform(3, 4, low=0.5, high=2), uniform(3, 4, low=-2, high=0.3))),
+    "binary_cross_entropy": Case(
+        "binary_cross_entropy",
+        lambda p: F.binary_cross_entropy(p, Tensor(BCE_TARGET, dtype=p.dtype, device=p.device)),
+        lambda p: TF.binary_cross_entropy(p, torch.tensor(BCE_TARGET, dtype=p.dtype)),
+        (uniform(3, 4, low=0.1, high=0.9),)),
 }
-NOT_DIFFERENTIABLE = {"conv_output_size", "one_hot"}  # helpers in F, not ops
+# helpers in F, not ops; comparisons and positions; dropout is random (tests/test_torch_face.py)
+NOT_DIFFERENTIABLE = {"conv_output_size", "one_hot", "argmax", "argmin", "dropout"}
 
 
 def inputs_of(case, seed=0, dtype=np.float64):
