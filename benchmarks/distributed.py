@@ -30,9 +30,11 @@ reexec_without_blas_overrides(sys.argv)
 import numpy as np  # noqa: E402  (after the BLAS environment is settled)
 
 import minigrad  # noqa: E402
-minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
-import minigrad.functional as F  # noqa: E402
+
+minigrad.memory.keep_freed_memory()  # as the training command does  # noqa: E402
 from common import blas_report, machine_report, median, write_json  # noqa: E402
+
+import minigrad.functional as F  # noqa: E402
 from minigrad import data, distributed, models, optim  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

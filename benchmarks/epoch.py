@@ -31,12 +31,24 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
-minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
-import minigrad.functional as F  # noqa: E402
-from common import (FRAMEWORKS, RESULTS, alternate, compare, framework_report,  # noqa: E402
-                    machine_report, median, run_worker, torch_twin, write_json)
-from minigrad import data, optim  # noqa: E402
+
+minigrad.memory.keep_freed_memory()  # as the training command does  # noqa: E402
+from common import (  # noqa: E402
+    FRAMEWORKS,
+    RESULTS,
+    alternate,
+    compare,
+    framework_report,
+    machine_report,
+    median,
+    run_worker,
+    torch_twin,
+    write_json,
+)
 from step import minigrad_network  # noqa: E402
+
+import minigrad.functional as F  # noqa: E402
+from minigrad import data, optim  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
 EVAL_BATCH = 256

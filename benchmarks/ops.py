@@ -18,9 +18,11 @@ reexec_without_blas_overrides(sys.argv)
 import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
-minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
-import minigrad.functional as F  # noqa: E402
+
+minigrad.memory.keep_freed_memory()  # as the training command does  # noqa: E402
 from common import RESULTS, blas_report, machine_report, median, write_json  # noqa: E402
+
+import minigrad.functional as F  # noqa: E402
 from minigrad import optim  # noqa: E402
 
 

@@ -36,11 +36,24 @@ import tracemalloc  # noqa: E402
 import numpy as np  # noqa: E402
 
 import minigrad  # noqa: E402
-minigrad.backend.keep_freed_memory()  # as the training command does  # noqa: E402
+
+minigrad.memory.keep_freed_memory()  # as the training command does  # noqa: E402
+from common import (  # noqa: E402
+    FRAMEWORKS,
+    RESULTS,
+    MemoryProbe,
+    alternate,
+    check_gpu,
+    compare,
+    framework_report,
+    machine_report,
+    median,
+    run_worker,
+    torch_twin,
+    write_json,
+)
+
 import minigrad.functional as F  # noqa: E402
-from common import (FRAMEWORKS, RESULTS, MemoryProbe, alternate, check_gpu, compare,  # noqa: E402
-                    framework_report, machine_report, median, run_worker, torch_twin,
-                    write_json)
 from minigrad import backend, models, optim  # noqa: E402
 
 SETTINGS = ["fixed-b16-28", "fixed-b128-28", "varres-b16-64", "varres-b16-32,48,64"]

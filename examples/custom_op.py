@@ -20,11 +20,10 @@ from hypothesis import given, settings
 
 import minigrad
 import minigrad.functional as F
-from minigrad.backend import get_array_module
 from minigrad.autograd import Function
+from minigrad.backend import get_array_module
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import arrays, shapes
-
 
 # ----- 1. a new op class ---------------------------------------------------------------------
 

@@ -34,12 +34,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-
 import mnist_data
 import mnist_settings
+import numpy as np
 import run_folder
 import train_mnist
+
 from minigrad import backend, data, fileio, models
 from minigrad.checkpoint import load
 from minigrad.training import evaluate

@@ -18,9 +18,10 @@ import signal
 import threading
 from pathlib import Path
 
+from mnist_settings import CHECKPOINT, DEFAULTS, RESUME_ADJUSTABLE, UsageError
+
 from minigrad import fileio
 from minigrad.checkpoint import load_checkpoint, save, save_checkpoint
-from mnist_settings import CHECKPOINT, DEFAULTS, RESUME_ADJUSTABLE, UsageError
 
 METRICS, MODEL, CURVES = "metrics.json", "model.npz", "curves.png"
 RUN_FILES = (CHECKPOINT, METRICS, MODEL, CURVES)

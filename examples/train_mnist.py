@@ -31,15 +31,16 @@ import time
 import warnings
 from pathlib import Path
 
-import minigrad
 import mnist_data
 import run_folder
+from mnist_settings import UsageError, parse_config
+
+import minigrad
 from minigrad import GPUUnavailableError, distributed, models, optim
 from minigrad.checkpoint import load_meta
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
 from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
-from mnist_settings import UsageError, parse_config
 
 WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the peak
 # A network that guesses uniformly among 10 classes has a loss of ln 10 = 2.3; a
@@ -121,7 +122,7 @@ def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, con
 
 def main(argv=None):
     """Run the command line ``argv``; returns the exit code."""
-    minigrad.backend.keep_freed_memory()  # a step reuses freed memory (docs: speed)
+    minigrad.memory.keep_freed_memory()  # a step reuses freed memory (docs: speed)
     try:
         config = parse_config(argv)
         if config.distributed:

@@ -1,5 +1,5 @@
 """The tape, top-down: 1. :class:`Function`, the base of every op; 2. :func:`backpropagate`,
-the backward algorithm; 3. helpers: ``no_grad``, ``unbroadcast``, the argument checks.
+the backward algorithm; 3. helpers: ``no_grad``, ``unbroadcast``.
 
 Why this file and tensor.py are two: the ops subclass :class:`Function`, and ``Tensor``'s
 methods call the ops (``x * y`` is ``elementwise.mul(x, y)``, a click away). So the imports
@@ -13,9 +13,8 @@ import numpy as np
 
 from minigrad import backend
 
-__all__ = ["Function", "GradientShapeError", "ShapeError", "backpropagate",
-           "check_positive_int", "check_same_dtype", "is_grad_enabled", "is_tensor", "no_grad",
-           "topological_order", "unbroadcast"]
+__all__ = ["Function", "GradientShapeError", "ShapeError", "backpropagate", "is_grad_enabled",
+           "is_tensor", "no_grad", "topological_order", "unbroadcast"]
 
 
 class ShapeError(ValueError):
@@ -197,20 +196,3 @@ def unbroadcast(grad, shape):
     axes = tuple(range(extra)) + tuple(
         extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1)
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
-
-
-def check_positive_int(op, name, value, error=ValueError):
-    """Raise ``error`` naming ``op`` and ``name`` unless ``value`` is an int ≥ 1 (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{op}: {name} must be a positive integer, got {value!r}")
-
-
-def check_same_dtype(op, operands):
-    """PyTorch refuses to mix dtypes, and so do we: a TypeError naming ``op`` and two of
-    ``operands`` ({name: tensor or None}) whose dtypes differ."""
-    named = [(name, x) for name, x in operands.items() if x is not None]
-    first_name, first = named[0]
-    for name, other in named[1:]:
-        if other.dtype != first.dtype:
-            raise TypeError(f"{op}: {first_name} is {first.dtype} but {name} is {other.dtype}; "
-                            "expected the same dtype (convert one of them first)")

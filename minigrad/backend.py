@@ -1,12 +1,10 @@
 """The one place that knows NumPy from CuPy: ``xp`` is ``numpy`` on 'cpu' and ``cupy``
 on 'gpu'. Moving between devices is explicit (:func:`to_device`); mixing them is an error."""
-import ctypes
-
 import numpy as np
 
 __all__ = ["DeviceMismatchError", "GPUUnavailableError", "check_same_device", "device_of",
-           "get_array_module", "gpu_module", "host_rng", "is_array", "keep_freed_memory",
-           "manual_seed", "module_for", "set_gpu_module", "to_device", "validate_device"]
+           "get_array_module", "gpu_module", "host_rng", "is_array", "manual_seed", "module_for",
+           "set_gpu_module", "to_device", "validate_device"]
 
 DEVICES = ("cpu", "gpu")
 
@@ -124,24 +122,3 @@ def manual_seed(seed):
 def host_rng():
     """The seeded host ``numpy.random.Generator``."""
     return _rng
-
-
-# ----- CPU memory: keep what a step frees for the next step ---------------------------------
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameter numbers
-
-
-def keep_freed_memory(largest=32 * 2**20, kept=256 * 2**20):
-    """Let glibc's malloc keep freed memory for reuse; True if it took the settings.
-
-    A step frees and reallocates the same large arrays; by default glibc returns
-    them to the kernel and the next step page-faults them back (about a quarter
-    of a CPU step). Only where memory comes from changes, never a value. It changes
-    the whole process's allocator, so nothing calls it on import: the training command
-    and the benchmarks switch it on.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library this Python runs on
-    except (OSError, AttributeError, TypeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, largest)) and bool(mallopt(M_TRIM_THRESHOLD, kept))

@@ -1,31 +1,109 @@
 """The functional API: ``import minigrad.functional as F``.
 
 Every op as a lowercase function of tensors, re-exported by name from
-``minigrad.ops``.
+``minigrad.ops``, and below them the functions that are compositions of ops
+(``unsqueeze``, ``stack``, ``min``, the regression losses …): no new math, so no
+Function of their own.
 """
+from minigrad.autograd import ShapeError, is_tensor
+from minigrad.checks import dim_index
 from minigrad.ops.batchnorm import batch_norm
 from minigrad.ops.compare import argmax, argmin
 from minigrad.ops.conv import conv2d, conv_output_size, fold, unfold
-from minigrad.ops.elementwise import (abs, add, clamp, div, dropout, exp, log, maximum, minimum,
-                                     mul, neg, pow, relu, sigmoid, sub, tanh, where)
+from minigrad.ops.elementwise import (
+    abs,
+    add,
+    clamp,
+    div,
+    dropout,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    sub,
+    tanh,
+    where,
+)
 from minigrad.ops.linalg import linear, matmul
-from minigrad.ops.loss import (binary_cross_entropy_with_logits, cross_entropy, log_softmax,
-                               nll_loss, one_hot, softmax)
-from minigrad.ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d,
-                               global_avg_pool2d, global_max_pool2d, max_pool2d)
-from minigrad.ops.reduce import amax, amin, max, mean, min, sum
-from minigrad.ops.shape import cat, flatten, getitem, permute, reshape, stack, transpose
+from minigrad.ops.loss import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    nll_loss,
+    one_hot,
+    softmax,
+)
+from minigrad.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    global_avg_pool2d,
+    global_max_pool2d,
+    max_pool2d,
+)
+from minigrad.ops.reduce import MaxResult, amax, max, mean, sum
+from minigrad.ops.shape import cat, expand, flatten, getitem, permute, reshape, transpose
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "adaptive_max_pool2d", "add", "amax", "amin", "argmax",
     "argmin", "avg_pool2d", "batch_norm", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cat", "clamp", "conv2d", "conv_output_size",
-    "cross_entropy", "div", "dropout", "exp", "flatten", "fold", "getitem", "global_avg_pool2d",
-    "global_max_pool2d", "l1_loss", "linear", "log", "log_softmax", "matmul", "max",
-    "max_pool2d", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg", "nll_loss",
-    "one_hot", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "stack", "sub", "sum",
-    "tanh", "transpose", "unfold", "where",
+    "cross_entropy", "div", "dropout", "exp", "expand", "flatten", "fold", "getitem",
+    "global_avg_pool2d", "global_max_pool2d", "l1_loss", "linear", "log", "log_softmax", "matmul",
+    "max", "max_pool2d", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg",
+    "nll_loss", "one_hot", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "squeeze",
+    "stack", "sub", "sum", "tanh", "transpose", "unfold", "unsqueeze", "where",
 ]
+
+
+# ----- compositions of the ops --------------------------------------------------------------
+
+def unsqueeze(x, dim):
+    """``x`` with a new dim of size 1 at ``dim`` (which may be x.ndim, or −1 for the end)."""
+    dim = dim_index("unsqueeze", dim, x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    """``x`` without its dims of size 1 (only ``dim``, an int or tuple, if given; a named
+    dim of another size stays, as in PyTorch)."""
+    dims = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
+    dropped = {dim_index("squeeze", d, x.ndim) for d in dims} if x.ndim else set()
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dropped or n != 1))
+
+
+def stack(tensors, dim=0):
+    """The tensors, all of one shape, stacked along a new dim ``dim``, as ``torch.stack``."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ShapeError(f"stack: expected tensors of one shape, got "
+                         f"{[t.shape for t in tensors]}")
+    dim = dim_index("stack", dim, tensors[0].ndim + 1)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def amin(x, dim=None, keepdim=False):
+    """The smallest elements over ``dim``: −amax(−x), so ties share the gradient."""
+    return neg(amax(neg(x), dim, keepdim))
+
+
+def min(x, dim=None, keepdim=False):
+    """:func:`max` of −x, negated: ``min(x)``, ``min(x, dim)`` → ``MaxResult(values,
+    indices)`` of the first minimum, ``min(x, other)`` the elementwise ``minimum``."""
+    if is_tensor(dim):
+        return minimum(x, dim)
+    result = max(neg(x), dim, keepdim)
+    if dim is None:
+        return neg(result)
+    return MaxResult(neg(result.values), result.indices)
+
 
 REDUCTIONS = ("mean", "sum", "none")
 

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from minigrad.ops.window import pair, window
+from minigrad.checks import pair
+from minigrad.ops.window import window
 
 __all__ = ["adaptive_pool2d_naive", "avg_pool2d_naive", "conv2d_naive", "fold_naive",
            "max_pool2d_naive", "unfold_naive"]

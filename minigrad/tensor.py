@@ -1,13 +1,16 @@
 """Tensor: an array plus ``grad``, ``requires_grad`` and ``grad_fn``. Every method that
 computes is one line calling an op of minigrad.ops, so go-to-definition leads from
 ``x * y`` to ``elementwise.mul`` and on to ``Mul.forward``; the tape itself is in
-autograd.py, read before this file.
+autograd.py, read before this file. PyTorch's other names for the same ops (``view``,
+``size()``, ``==``, ``long()`` …) come from the base class in tensor_methods.py.
 """
 import numpy as np
 
 from minigrad import backend, devices
 from minigrad.autograd import Function, backpropagate
-from minigrad.ops import compare, elementwise, linalg, loss, reduce, shape
+from minigrad.ops import elementwise, linalg, reduce
+from minigrad.ops import shape as shape_ops  # `shape` is the tensor's property
+from minigrad.tensor_methods import TorchMethods
 
 __all__ = ["Tensor", "ToDevice", "tensor"]
 
@@ -18,7 +21,7 @@ def _default_dtype(data):
     return {"b": np.bool_, "i": np.int64, "u": np.int64}.get(kind, np.float32)
 
 
-class Tensor:
+class Tensor(TorchMethods):
     """An array (``data``, NumPy or CuPy) plus ``grad`` (a raw array of its shape, None
     until backward reaches it), ``requires_grad`` and ``grad_fn``, the op that made it.
 
@@ -27,7 +30,6 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # NumPy defers `array + tensor` to Tensor.__radd__
-    __hash__ = object.__hash__  # `==` makes a tensor of truth values, so hash by identity
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
@@ -65,16 +67,6 @@ class Tensor:
         """Where the data lives, as ``minigrad.device`` (equal to 'cpu', or to 'gpu'/'cuda')."""
         return devices.device(backend.device_of(self.data))
 
-    def size(self, dim=None):
-        """The shape, or the size of dimension ``dim`` (``numel()`` counts elements)."""
-        return self.shape if dim is None else self.shape[shape.dim_index("size", dim, self.ndim)]
-
-    def numel(self):
-        return self.data.size
-
-    def dim(self):
-        return self.data.ndim
-
     def __len__(self):
         return len(self.data)
 
@@ -88,41 +80,16 @@ class Tensor:
         """A host (NumPy) copy of the data."""
         return np.array(backend.to_device(self.data, "cpu"))
 
-    def tolist(self):
-        return self.numpy().tolist()
-
     def item(self):
         """The single element as a Python number."""
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
-    def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is "
-                               "ambiguous; use .any() or .all(), or compare .item()")
-        return bool(self.item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if self.dtype.kind not in "iub" or self.data.size != 1:
-            raise TypeError(f"only one-element integer tensors can be used as an index, "
-                            f"got {self.dtype} of shape {self.shape}")
-        return int(self.item())
-
     # ----- copies, casts, devices -----
     def detach(self):
         """The same data, cut off from the graph (no copy)."""
         return Tensor(self.data)
-
-    def clone(self):
-        """A copy of the data, on the tape (its gradient flows back to this tensor)."""
-        return elementwise.add(self, 0) if self.dtype.kind == "f" else Tensor(self.data.copy())
 
     def to(self, *args, dtype=None, device=None):
         """``to(device)``, ``to(dtype)`` or both: 'cpu', 'gpu'/'cuda' or minigrad.device;
@@ -143,41 +110,10 @@ class Tensor:
             result = result.type(dtype)
         return result
 
-    def type(self, dtype):
-        """This tensor as ``dtype``; float to float is on the tape, anything else is not."""
-        dtype = np.dtype(getattr(dtype, "numpy", dtype))
-        if dtype == self.dtype:
-            return self
-        if dtype.kind == "f" and self.dtype.kind == "f":
-            return elementwise.cast(self, dtype)
-        return Tensor(self.data.astype(dtype))
-
-    def float(self):
-        return self.type(np.float32)
-
-    def double(self):
-        return self.type(np.float64)
-
-    def long(self):
-        return self.type(np.int64)
-
-    def int(self):
-        return self.type(np.int32)
-
-    def bool(self):
-        return self.type(np.bool_)
-
     # ----- gradients -----
     def zero_grad(self):
         """Forget the accumulated gradient."""
         self.grad = None
-
-    def requires_grad_(self, requires_grad=True):
-        """Switch ``requires_grad`` of this leaf in place, as PyTorch."""
-        if requires_grad and self.dtype.kind != "f":
-            raise RuntimeError(f"only floating-point tensors can require gradients, got {self.dtype}")
-        self.requires_grad = requires_grad
-        return self
 
     def backward(self, grad=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) · ``grad`` into every leaf's ``.grad``; ``grad`` may be
@@ -198,169 +134,39 @@ class Tensor:
                              f"for a tensor of shape {self.shape}")
         backpropagate(self, grad, retain_graph)
 
-    # ----- operators: each one an op of minigrad.ops -----
-    def __add__(self, other):
-        return elementwise.add(self, other)
+    # ----- operators and methods: each one IS an op's function ----------------------------
+    # ``x * y`` calls ``elementwise.mul(x, y)``: a function stored on the class becomes a
+    # method, the tensor its first argument. Go-to-definition on ``mul`` leads to the op.
+    __add__ = __radd__ = elementwise.add  # a + b = b + a
+    __mul__ = __rmul__ = elementwise.mul
+    __sub__ = elementwise.sub
+    __truediv__ = elementwise.div
+    __pow__ = elementwise.pow
+    __neg__ = elementwise.neg
+    __matmul__ = linalg.matmul
+    __getitem__ = shape_ops.getitem
+    exp, log, relu = elementwise.exp, elementwise.log, elementwise.relu
+    maximum, minimum, clamp = elementwise.maximum, elementwise.minimum, elementwise.clamp
+    sum, mean, max, amax = reduce.sum, reduce.mean, reduce.max, reduce.amax
+    reshape, transpose = shape_ops.reshape, shape_ops.transpose
+    permute, flatten = shape_ops.permute, shape_ops.flatten
 
-    def __radd__(self, other):
-        return elementwise.add(other, self)
-
-    def __sub__(self, other):
-        return elementwise.sub(self, other)
-
-    def __rsub__(self, other):
+    def __rsub__(self, other):  # other − self: the tensor comes second
         return elementwise.sub(other, self)
-
-    def __mul__(self, other):
-        return elementwise.mul(self, other)
-
-    def __rmul__(self, other):
-        return elementwise.mul(other, self)
-
-    def __truediv__(self, other):
-        return elementwise.div(self, other)
 
     def __rtruediv__(self, other):
         return elementwise.div(other, self)
 
-    def __pow__(self, exponent):
-        return elementwise.pow(self, exponent)
-
     def __rpow__(self, base):
         return elementwise.pow(base, self)
-
-    def __neg__(self):
-        return elementwise.neg(self)
-
-    def __matmul__(self, other):
-        return linalg.matmul(self, other)
 
     def __rmatmul__(self, other):
         return linalg.matmul(other, self)
 
-    def __getitem__(self, index):
-        return shape.getitem(self, index)
-
-    def __eq__(self, other):
-        return compare.eq(self, other)
-
-    def __ne__(self, other):
-        return compare.ne(self, other)
-
-    def __lt__(self, other):
-        return compare.lt(self, other)
-
-    def __le__(self, other):
-        return compare.le(self, other)
-
-    def __gt__(self, other):
-        return compare.gt(self, other)
-
-    def __ge__(self, other):
-        return compare.ge(self, other)
-
-    # ----- methods: each one an op of minigrad.ops -----
-    def exp(self):
-        return elementwise.exp(self)
-
-    def log(self):
-        return elementwise.log(self)
-
-    def relu(self):
-        return elementwise.relu(self)
-
-    def sigmoid(self):
-        return elementwise.sigmoid(self)
-
-    def tanh(self):
-        return elementwise.tanh(self)
-
-    def maximum(self, other):
-        return elementwise.maximum(self, other)
-
-    def minimum(self, other):
-        return elementwise.minimum(self, other)
-
-    def clamp(self, min=None, max=None):
-        return elementwise.clamp(self, min, max)
-
-    def sum(self, dim=None, keepdim=False):
-        return reduce.sum(self, dim, keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        return reduce.mean(self, dim, keepdim)
-
-    def max(self, dim=None, keepdim=False):
-        return reduce.max(self, dim, keepdim)
-
-    def min(self, dim=None, keepdim=False):
-        return reduce.min(self, dim, keepdim)
-
-    def amax(self, dim=None, keepdim=False):
-        return reduce.amax(self, dim, keepdim)
-
-    def argmax(self, dim=None, keepdim=False):
-        return compare.argmax(self, dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return compare.argmin(self, dim, keepdim)
-
-    def eq(self, other):
-        return compare.eq(self, other)
-
-    def ne(self, other):
-        return compare.ne(self, other)
-
-    def lt(self, other):
-        return compare.lt(self, other)
-
-    def le(self, other):
-        return compare.le(self, other)
-
-    def gt(self, other):
-        return compare.gt(self, other)
-
-    def ge(self, other):
-        return compare.ge(self, other)
-
-    def softmax(self, dim):
-        return loss.softmax(self, dim)
-
-    def log_softmax(self, dim):
-        return loss.log_softmax(self, dim)
-
-    def reshape(self, *sizes):
-        return shape.reshape(self, *sizes)
-
-    def view(self, *sizes):
-        """``reshape`` (minigrad's reshape copies only when it must, and never aliases)."""
-        return shape.reshape(self, *sizes)
-
-    def view_as(self, other):
-        return shape.reshape(self, other.shape)
-
-    def transpose(self, dim0, dim1):
-        return shape.transpose(self, dim0, dim1)
-
-    def permute(self, *dims):
-        return shape.permute(self, *dims)
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return shape.flatten(self, start_dim, end_dim)
-
-    def unsqueeze(self, dim):
-        return shape.unsqueeze(self, dim)
-
-    def squeeze(self, dim=None):
-        return shape.squeeze(self, dim)
-
-    def expand(self, *sizes):
-        return shape.expand(self, *sizes)
-
     @property
     def T(self):
         """All dimensions reversed, as NumPy's .T."""
-        return shape.permute(self, *reversed(range(self.ndim)))
+        return shape_ops.permute(self, *reversed(range(self.ndim)))
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):

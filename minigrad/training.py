@@ -16,8 +16,8 @@ import math
 
 from minigrad import backend, distributed
 from minigrad import functional as F
-from minigrad.backend import get_array_module
 from minigrad.autograd import no_grad
+from minigrad.backend import get_array_module
 
 __all__ = ["ExponentialMovingAverage", "NonFiniteLoss", "evaluate", "train_one_epoch"]
 

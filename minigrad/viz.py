@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from minigrad import backend
-from minigrad.fileio import write_bytes
 from minigrad.autograd import Function, topological_order
+from minigrad.fileio import write_bytes
 from minigrad.tensor import Tensor
 
 __all__ = ["draw", "to_dot"]

@@ -18,20 +18,13 @@ device, 'gpu' is minigrad.testing.fake_cupy: a CPU stand-in whose arrays
 refuse NumPy functions and implicit conversion, so any NumPy call that leaks
 onto a device array fails the test.
 """
-import os
-
 import pytest
-from hypothesis import HealthCheck, settings
+from helpers import use_our_profiles
 
 from minigrad import backend
 from minigrad.testing import fake_cupy
 
-UNTIMED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", derandomize=True, database=None, max_examples=50, **UNTIMED)
-# derandomize=False said outright: under CI, hypothesis's own defaults derandomize.
-settings.register_profile("dev", derandomize=False, max_examples=10, **UNTIMED)
-settings.register_profile("thorough", derandomize=False, max_examples=200, **UNTIMED)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+use_our_profiles()
 
 
 def _gpu_module():

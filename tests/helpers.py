@@ -1,10 +1,26 @@
 """Small helpers shared by the tests."""
+import os
+
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 from minigrad import Tensor, backend
 from minigrad.testing.layouts import copy_to
 
 DEVICES = ["cpu", "gpu"]  # 'gpu' is CuPy, or the CPU stand-in for it (see conftest)
+
+
+def use_our_profiles():
+    """Register and load the suite's hypothesis profiles (see conftest). Called again after
+    PyTorch's own test utilities are imported (the parity sweep): they register profiles
+    of the same names ('dev') and load one, which would change every later test."""
+    untimed = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("ci", derandomize=True, database=None, max_examples=50, **untimed)
+    # derandomize=False said outright: under CI, hypothesis's own defaults derandomize.
+    settings.register_profile("dev", derandomize=False, max_examples=10, **untimed)
+    settings.register_profile("thorough", derandomize=False, max_examples=200, **untimed)
+    default = "ci" if os.environ.get("CI") else "dev"
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default))
 
 
 def on(device, array, requires_grad=True):

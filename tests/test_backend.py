@@ -11,11 +11,11 @@ import types
 
 import numpy as np
 import pytest
+from helpers import DEVICES, host, on
 
 import minigrad
 from minigrad import DeviceMismatchError, GPUUnavailableError, Tensor, backend
 from minigrad.autograd import Function
-from helpers import DEVICES, host, on
 
 STAND_IN = getattr(backend.gpu_module(), "is_stand_in", False)
 
@@ -317,9 +317,9 @@ import numpy as np
 import sys
 import minigrad
 import minigrad.functional as F
-from minigrad import backend, models, optim
+from minigrad import memory, models, optim
 if sys.argv[1] == "kept":
-    assert backend.keep_freed_memory()
+    assert memory.keep_freed_memory()
 rng = np.random.default_rng(0)
 model = models.fixed_res_cnn()
 optimizer = optim.Adam(model.parameters())
@@ -343,7 +343,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
                     reason="keep_freed_memory tunes glibc's malloc only")
 def test_a_repeated_step_reuses_freed_memory_and_import_changes_nothing():
     """After warm-up, a training step of the fixed network (batch 16) faults in
-    almost no fresh pages once backend.keep_freed_memory() asked glibc to keep freed
+    almost no fresh pages once memory.keep_freed_memory() asked glibc to keep freed
     memory; a plain ``import minigrad`` leaves the allocator as it was (about 870
     faults per step). Fresh processes, so no earlier test's heap counts."""
     faults = {}
@@ -359,9 +359,9 @@ TRAINED_WEIGHTS = """
 import hashlib, sys
 import numpy as np
 import minigrad, minigrad.functional as F
-from minigrad import backend, models, optim
+from minigrad import memory, models, optim
 if sys.argv[1] == "kept":  # else glibc's default thresholds
-    assert backend.keep_freed_memory()
+    assert memory.keep_freed_memory()
 minigrad.manual_seed(0)
 model = models.fixed_res_cnn()
 opt = optim.Adam(model.parameters(), lr=1e-3)

@@ -7,11 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from helpers import DEVICES, on
 
 import minigrad
 from minigrad import backend, fileio, models, nn, optim
 from minigrad.checkpoint import load, load_checkpoint, load_meta, save, save_checkpoint
-from helpers import DEVICES, on
 
 
 def small_net():

@@ -15,23 +15,38 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from commandline import (
+    CTRL_C_WHILE_DECODING,
+    ROOT,
+    SCRIPT,
+    check_ok,
+    check_refused,
+    environment,
+    run_cli,
+    start_cli,
+)
+from datafiles import (
+    blank_png,
+    png_bytes,
+    real_data_dir,
+    small_varres_files,
+    write_file,
+    write_small_mnist,
+    write_varres_folder,
+    write_varres_tar,
+)
+from test_data_safety import compressible_idx
+from test_distributed import mpiexec_or_skip
 
 import minigrad
-from datafiles import (blank_png, png_bytes, real_data_dir, small_varres_files,
-                       write_file, write_small_mnist, write_varres_folder, write_varres_tar)
-from commandline import (CTRL_C_WHILE_DECODING, ROOT, SCRIPT, check_ok, check_refused,
-                         environment, run_cli, start_cli)
 from minigrad import models
 from minigrad.checkpoint import load, load_meta, save
 from minigrad.fileio import TEMP_MARK
-from test_data_safety import compressible_idx
-from test_distributed import mpiexec_or_skip
 
 TINY = ["--val-size", 20, "--epochs", 1, "--log-every", 1]
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from helpers import DEVICES, host, on
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -31,7 +32,6 @@ from minigrad.ops import conv
 from minigrad.reference import conv2d_naive, fold_naive, unfold_naive
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing.strategies import ConvGeometry, conv_geometry
-from helpers import DEVICES, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])

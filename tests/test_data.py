@@ -14,9 +14,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datafiles import (add_bytes, idx_bytes, labels_of, leftovers, png_bytes, real_data_dir,
-                       small_mnist, small_varres_files, write_file, write_small_mnist,
-                       write_varres_folder, write_varres_tar)
+from datafiles import (
+    add_bytes,
+    idx_bytes,
+    labels_of,
+    leftovers,
+    png_bytes,
+    real_data_dir,
+    small_mnist,
+    small_varres_files,
+    write_file,
+    write_small_mnist,
+    write_varres_folder,
+    write_varres_tar,
+)
 
 from minigrad.data import (
     DownloadError,
@@ -217,10 +228,6 @@ def synthetic_checksums(monkeypatch):
             monkeypatch.setitem(MNIST_MD5, name, hashlib.md5(data).hexdigest())
             monkeypatch.setitem(MNIST_SIZES, name, len(data))
     return accept
-
-
-def leftovers(folder):
-    return sorted(path.name for path in Path(folder).rglob("*"))
 
 
 def test_download_from_file_mirror(tmp_path, monkeypatch, synthetic_checksums):
@@ -467,7 +474,7 @@ def test_split_groups_disjoint_cover_seeded():
     assert np.array_equal(np.sort(np.concatenate([train_ids, val_ids])), np.arange(1000))
     assert {shape: len(labels) for shape, (_, labels) in val.items()}.keys() == groups.keys()
     assert np.array_equal(labels_of(split_groups(groups, n_val=100, seed=1)[1]), val_ids)
-    for shape, (images, labels) in train.items():
+    for images, labels in train.values():
         assert np.array_equal(images[:, 0, 0], labels.astype(np.uint8))  # images follow labels
 
 

@@ -18,11 +18,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datafiles import (blank_png, idx_bytes, leftovers, png_bytes, real_data_dir, small_varres_files,
-                       write_file, write_small_mnist, write_varres_folder, write_varres_tar)
+from datafiles import (
+    blank_png,
+    idx_bytes,
+    leftovers,
+    png_bytes,
+    real_data_dir,
+    small_varres_files,
+    write_file,
+    write_small_mnist,
+    write_varres_folder,
+    write_varres_tar,
+)
 
-from minigrad.data import (ChecksumMismatchError, DownloadError, default_cache_dir, download_mnist,
-                           load_mnist, load_varres, read_idx, split_groups)
+from minigrad.data import (
+    ChecksumMismatchError,
+    DownloadError,
+    default_cache_dir,
+    download_mnist,
+    load_mnist,
+    load_varres,
+    read_idx,
+    split_groups,
+)
 from minigrad.data import varres as varres_module
 from minigrad.data.mnist_files import MNIST_MD5, MNIST_SIZES
 from minigrad.fileio import TEMP_MARK

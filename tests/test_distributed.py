@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import distributed_worker as worker  # tests/ is on sys.path, as for helpers.py
 import numpy as np
 import pytest
 from hypothesis import given
@@ -24,8 +25,6 @@ import minigrad
 import minigrad.functional as F
 from minigrad import backend, distributed
 from minigrad.checkpoint import load_checkpoint, save_checkpoint
-
-import distributed_worker as worker  # tests/ is on sys.path, as for helpers.py
 
 WORKER = Path(worker.__file__).resolve()
 ROOT = WORKER.parent.parent

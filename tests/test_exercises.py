@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DEVICES
 
 import minigrad.functional as F
 from minigrad import Tensor
@@ -26,7 +27,6 @@ from minigrad.ops.elementwise import Add, Mul
 from minigrad.ops.loss import LogSoftmax, NegativeLogLikelihood
 from minigrad.ops.pool import MaxPooling
 from minigrad.ops.reduce import Mean
-from helpers import DEVICES
 
 EXAMPLES = 3  # per property: the checks' own example comes first, then hypothesis draws
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datafiles import real_data_dir
 
 import minigrad
 from minigrad import Tensor, data, models
 from minigrad import functional as F
-from datafiles import real_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))

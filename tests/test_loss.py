@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigrad.functional as F
 from minigrad import Tensor, backend
-from minigrad.ops import loss
 from minigrad.autograd import ShapeError
+from minigrad.ops import loss
 from minigrad.testing import compare_with_torch, fake_cupy, gradcheck
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout
-from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -4,11 +4,11 @@ the same weights: the same loss, gradients and updated weights."""
 import numpy as np
 import pytest
 import torch
+from helpers import DEVICES, host, on
 
 import minigrad
 import minigrad.functional as F
 from minigrad import backend, models, no_grad, optim
-from helpers import DEVICES, host, on
 
 
 class TorchGlobalPool(torch.nn.Module):

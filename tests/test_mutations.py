@@ -39,21 +39,20 @@ from unittest.mock import patch
 
 import numpy as np
 import pytest
+import test_conv
+import test_nn_optim
+import test_ops_basic
+import test_pool
+import test_tensor
 import torch
 import torch.nn.functional as TF
+from helpers import DEVICES, on
 from hypothesis import Phase, settings
 
 import minigrad.functional as F
 from minigrad import backend, nn, optim
 from minigrad.ops import conv, elementwise, linalg, pool
 from minigrad.testing import compare_with_torch, gradcheck
-from helpers import DEVICES, on
-
-import test_conv
-import test_nn_optim
-import test_ops_basic
-import test_pool
-import test_tensor
 
 tape = importlib.import_module("minigrad.autograd")  # the tape: Function and backward
 

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import DEVICES, host, on
 
 import minigrad
 import minigrad.functional as F
 from minigrad import backend, nn, optim
 from minigrad.checkpoint import load, save
-from helpers import DEVICES, host, on
 
 
 def small_net():

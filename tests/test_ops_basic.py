@@ -19,17 +19,16 @@ import re
 import numpy as np
 import pytest
 import torch
+from helpers import DEVICES, host, on
 from hypothesis import given
 from hypothesis import strategies as st
 
 from minigrad import ShapeError, Tensor, backend
-from minigrad.ops import elementwise, linalg, reduce, shape
 from minigrad.autograd import Function
+from minigrad.ops import elementwise, linalg, reduce, shape
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing.layouts import copy_to, in_layout, layout_of
-from minigrad.testing.strategies import (
-    arrays, away_from_zero, broadcastable_shapes, shapes, untied_arrays)
-from helpers import DEVICES, host, on
+from minigrad.testing.strategies import arrays, away_from_zero, broadcastable_shapes, shapes, untied_arrays
 
 SMALL = shapes(min_dims=1, max_dims=3, max_side=4)
 BROADCAST = broadcastable_shapes(min_dims=0, max_dims=3, max_side=3)

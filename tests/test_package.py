@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import DEVICES, host
 
 import minigrad
 import minigrad.nn.functional as F
 from minigrad import backend, models
-from helpers import DEVICES, host
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

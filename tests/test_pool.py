@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 from hypothesis import given
 from hypothesis import strategies as st
 
 from minigrad import backend, reference
+from minigrad.autograd import ShapeError
 from minigrad.nn import layers as nn  # the pooling layers (nn re-exports them)
 from minigrad.ops import pool
-from minigrad.autograd import ShapeError
 from minigrad.testing import gradcheck
 from minigrad.testing.layouts import LAYOUTS, in_layout
 from minigrad.testing.strategies import pool_geometry, untied_array
-from helpers import DEVICES, assert_matches_torch_forward_and_backward, host, on
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from commandline import ctrl_c_as_usual, environment
 from datafiles import real_data_dir
 

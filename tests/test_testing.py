@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from helpers import DEVICES, host, on
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
@@ -32,8 +33,6 @@ from minigrad.autograd import Function
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing import strategies as S
 from minigrad.testing.layouts import LAYOUTS, copy_to, in_layout, layout_of
-from helpers import DEVICES, host, on
-
 
 # ----- 1. every built-in op, through both checkers --------------------------------------------
 
@@ -168,6 +167,11 @@ CASES = {
     "amin": Case("amin", lambda x: F.amin(x, 1), lambda x: x.amin(1), (untied(3, 4),)),
     "min dim values": Case("min", lambda x: F.min(x, 0).values, lambda x: torch.min(x, 0).values,
                            (untied(3, 4),)),
+    "expand": Case("expand", lambda x: F.expand(x, 3, -1, 4), lambda x: x.expand(3, -1, 4),
+                   (uniform(1, 2, 1),)),
+    "unsqueeze squeeze": Case("unsqueeze", lambda x: F.squeeze(F.unsqueeze(x, 1), 2),
+                              lambda x: x.unsqueeze(1).squeeze(2), (uniform(2, 1, 3),)),
+    "squeeze": Case("squeeze", F.squeeze, torch.squeeze, (uniform(2, 1, 3, 1),)),
     "cat": Case("cat", lambda a, b: F.cat([a, b, a], 1), lambda a, b: torch.cat([a, b, a], 1),
                 (uniform(2, 3), uniform(2, 1))),
     "stack": Case("stack", lambda a, b: F.stack([a, b], -1), lambda a, b: torch.stack([a, b], -1),

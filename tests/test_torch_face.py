@@ -5,6 +5,7 @@ and gradients, float64 tight and float32 within tolerance, on 'cpu' and the GPU 
 """
 import numpy as np
 import pytest
+from helpers import DEVICES, on
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,8 +13,6 @@ import minigrad
 import minigrad.functional as F
 from minigrad.testing import compare_with_torch
 from minigrad.testing.strategies import arrays, away_from_zero, shapes, untied_arrays
-
-from helpers import DEVICES, on
 
 torch = pytest.importorskip("torch")
 FLOATS = [np.float64, np.float32]

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from commandline import ROOT, check_ok, check_refused, run_cli, start_cli
+from helpers import DEVICES, host, on
 
 import minigrad
 from minigrad import backend, models, nn, optim
 from minigrad.checkpoint import load, load_meta
 from minigrad.optim.lr_scheduler import StepLR
 from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
-from commandline import ROOT, check_ok, check_refused, run_cli, start_cli
-from helpers import DEVICES, host, on
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 QUICK = ["--epochs", "1", "--eval-limit", "500"]

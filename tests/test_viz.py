@@ -15,7 +15,7 @@ import pytest
 
 import minigrad
 import minigrad.functional as F
-from minigrad import Tensor, models, viz
+from minigrad import models, viz
 from tests.helpers import DEVICES, on
 
 ROOT = Path(__file__).resolve().parents[1]

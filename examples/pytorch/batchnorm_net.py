@@ -6,9 +6,8 @@ import argparse
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
-
 from mnist_files import load_mnist
+from torch.utils.data import DataLoader, TensorDataset
 
 
 def make_model():

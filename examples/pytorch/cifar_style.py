@@ -8,9 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
-from torch.utils.data import DataLoader, TensorDataset
-
 from mnist_files import load_mnist
+from torch.utils.data import DataLoader, TensorDataset
 
 classes = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 

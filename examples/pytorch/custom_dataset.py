@@ -8,10 +8,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mnist_files import load_mnist
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset, random_split
-
-from mnist_files import load_mnist
 
 
 class DigitsDataset(Dataset):

@@ -6,10 +6,9 @@ import tempfile
 from pathlib import Path
 
 import torch
+from mnist_files import load_mnist
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-from mnist_files import load_mnist
 
 batch_size = 64
 

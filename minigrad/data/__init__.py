@@ -9,8 +9,7 @@ take the array module `xp` as an argument.
 from .augment import affine_warp, augment_batch
 from .batching import count_batches, iterate_batches, to_float
 from .cache import default_cache_dir
-from .download import (DEFAULT_MIRRORS, ChecksumMismatchError, DownloadError, download_mnist,
-                       verify_mnist_file)
+from .download import DEFAULT_MIRRORS, ChecksumMismatchError, DownloadError, download_mnist, verify_mnist_file
 from .idx import read_idx
 from .mnist import find_mnist, load_mnist
 from .paths import resolve_data_dir

@@ -9,8 +9,7 @@ import sys
 from minigrad.backend import GPUUnavailableError
 
 try:
-    from minigrad.exercises.commands import (DEFAULT_EXAMPLES, ExerciseError, check_file,
-                                             listing, start)
+    from minigrad.exercises.commands import DEFAULT_EXAMPLES, ExerciseError, check_file, listing, start
 except ModuleNotFoundError as missing:  # the checks are hypothesis tests
     if missing.name != "hypothesis":
         raise

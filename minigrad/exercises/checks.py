@@ -29,9 +29,16 @@ from minigrad.ops import reduce
 from minigrad.ops.window import window
 from minigrad.tensor import Tensor
 from minigrad.testing import compare_with_torch, gradcheck
-from minigrad.testing.strategies import (ConvGeometry, away_from_zero_array,
-                                         broadcastable_shapes, conv_geometry, seeds, shapes,
-                                         uniform_array, untied_array)
+from minigrad.testing.strategies import (
+    ConvGeometry,
+    away_from_zero_array,
+    broadcastable_shapes,
+    conv_geometry,
+    seeds,
+    shapes,
+    uniform_array,
+    untied_array,
+)
 
 __all__ = ["Case", "PROPERTIES"]
 

@@ -3,12 +3,12 @@ import importlib.util
 import inspect
 from pathlib import Path
 
+from minigrad.autograd import Function
 from minigrad.exercises.catalog import EXERCISES
 from minigrad.exercises.checks import PROPERTIES
 from minigrad.exercises.runner import run_checks
 from minigrad.exercises.stubs import stub_source
 from minigrad.fileio import write_bytes
-from minigrad.autograd import Function
 
 __all__ = ["ExerciseError", "check", "check_file", "exercise", "listing", "load", "start"]
 

@@ -3,12 +3,27 @@ import sys
 
 from minigrad import functional
 from minigrad.nn import init
-from minigrad.nn.layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1d,
-                                BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool2d,
-                                GlobalMaxPool2d, Identity, Linear, LogSoftmax, MaxPool2d, ReLU,
-                                Sigmoid, Softmax, Tanh)
-from minigrad.nn.losses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
-                                NLLLoss)
+from minigrad.nn.layers import (
+                                AdaptiveAvgPool2d,
+                                AdaptiveMaxPool2d,
+                                AvgPool2d,
+                                BatchNorm1d,
+                                BatchNorm2d,
+                                Conv2d,
+                                Dropout,
+                                Flatten,
+                                GlobalAvgPool2d,
+                                GlobalMaxPool2d,
+                                Identity,
+                                Linear,
+                                LogSoftmax,
+                                MaxPool2d,
+                                ReLU,
+                                Sigmoid,
+                                Softmax,
+                                Tanh,
+)
+from minigrad.nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from minigrad.nn.module import Buffer, Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss",

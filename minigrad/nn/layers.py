@@ -4,11 +4,10 @@ import math
 import numpy as np
 
 from minigrad import functional as F
+from minigrad.autograd import ShapeError
+from minigrad.checks import check_padding, check_positive_int, pair
 from minigrad.nn import init
 from minigrad.nn.module import Module, Parameter
-from minigrad.ops.conv import check_padding
-from minigrad.ops.window import pair
-from minigrad.autograd import ShapeError, check_positive_int
 
 __all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
            "Conv2d", "Dropout", "Flatten", "GlobalAvgPool2d", "GlobalMaxPool2d", "Identity",

@@ -5,7 +5,7 @@ import operator
 
 from minigrad.autograd import Function
 from minigrad.backend import get_array_module
-from minigrad.ops.shape import dim_index
+from minigrad.checks import dim_index
 
 __all__ = ["argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne"]
 

@@ -24,10 +24,11 @@ With G = 1 each product is one matrix product for the whole batch. ``fold`` is
 the adjoint of ``unfold`` (⟨unfold(x), u⟩ = ⟨x, fold(u)⟩), which is why each is
 the other's backward. The public ``unfold`` returns PyTorch's layout (N, K, L).
 """
+from minigrad.autograd import Function, ShapeError
 from minigrad.backend import get_array_module
+from minigrad.checks import check_conv_inputs, check_ndim, check_padding, check_positive_int, pair
 from minigrad.ops.shape import getitem, reshape
-from minigrad.ops.window import output_size, pair, taps, window
-from minigrad.autograd import Function, ShapeError, check_positive_int, check_same_dtype
+from minigrad.ops.window import output_size, taps, window
 
 __all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
            "unfold"]
@@ -130,13 +131,6 @@ class Convolution(Function):
         return grad_x, grad_weight, grad_bias
 
 
-def _check_ndim(op, x, layouts):
-    """x.ndim must be one of ``layouts`` ({ndim: 'layout'}); the error lists them."""
-    if x.ndim not in layouts:
-        expected = " or ".join(f"a {ndim}-D input {layout}" for ndim, layout in layouts.items())
-        raise ShapeError(f"{op}: expected {expected}, got shape {tuple(x.shape)}")
-
-
 def _unbatched(fn, x, *args):
     """``fn`` on a batch of one: x (C, ...) → (1, C, ...) → fn → the batch axis dropped."""
     y = fn(reshape(x, 1, *x.shape), *args)
@@ -146,7 +140,7 @@ def _unbatched(fn, x, *args):
 def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     """Patches of ``x`` (N, C, H, W) as columns (N, C·KH·KW, L), as in PyTorch;
     an unbatched (C, H, W) gives (C·KH·KW, L)."""
-    _check_ndim("unfold", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
+    check_ndim("unfold", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
         return _unbatched(unfold, x, kernel_size, dilation, padding, stride)
     win = window("unfold", x.shape[2:], kernel_size, stride, padding, dilation)
@@ -156,7 +150,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """The adjoint of :func:`unfold`: columns (N, C·KH·KW, L) back to an image
     (N, C, *output_size), overlaps summed; unbatched (C·KH·KW, L) give (C, H, W)."""
-    _check_ndim("fold", cols, {2: "(C·KH·KW, L)", 3: "(N, C·KH·KW, L)"})
+    check_ndim("fold", cols, {2: "(C·KH·KW, L)", 3: "(N, C·KH·KW, L)"})
     if cols.ndim == 2:
         return _unbatched(fold, cols, output_size, kernel_size, dilation, padding, stride)
     size = pair(output_size, "output_size", "fold")
@@ -166,20 +160,6 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
         raise ShapeError(f"fold: expected columns (N, C·{win.kernel[0]}·{win.kernel[1]}, "
                          f"{positions}) for output size {size}, got {tuple(cols.shape)}")
     return Fold.apply(cols, shape=(len(cols), cols.shape[1] // patch) + size, window=win)
-
-
-def check_padding(op, padding, stride):
-    """``padding`` as conv2d takes it: an int or a pair (as a pair), 'valid', or 'same'
-    (stride 1 only); anything else is an error naming ``op``."""
-    if not isinstance(padding, str):
-        return pair(padding, "padding", op)
-    if padding not in ("valid", "same"):
-        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', "
-                         f"got {padding!r}")
-    if padding == "same" and pair(stride, "stride", op) != (1, 1):
-        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
-                         f"(stride={stride!r})")
-    return padding
 
 
 def _padding(padding, kernel, stride, dilation):
@@ -196,33 +176,14 @@ def _padding(padding, kernel, stride, dilation):
     return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
 
 
-def _check_conv_inputs(x, weight, bias, groups):
-    """Shapes, groups and dtypes of conv2d's inputs, each error naming what is wrong."""
-    if weight.ndim != 4:
-        raise ShapeError(f"conv2d: expected a 4-D weight (O, C/groups, KH, KW), got shape "
-                         f"{tuple(weight.shape)}")
-    check_positive_int("conv2d", "groups", groups, ShapeError)
-    if len(weight) % groups:
-        raise ShapeError(f"conv2d: groups={groups} must divide the weight's {len(weight)} output "
-                         f"channels (weight shape {tuple(weight.shape)})")
-    if x.shape[1] != weight.shape[1] * groups:
-        raise ShapeError(f"conv2d: expected {weight.shape[1] * groups} input channels, got "
-                         f"{x.shape[1]} (input shape {tuple(x.shape)}, weight shape "
-                         f"{tuple(weight.shape)}, groups={groups})")
-    if bias is not None and tuple(bias.shape) != (len(weight),):
-        raise ShapeError(f"conv2d: bias shape {tuple(bias.shape)} does not match "
-                         f"{len(weight)} output channels")
-    check_same_dtype("conv2d", {"the input": x, "the weight": weight, "the bias": bias})
-
-
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation with PyTorch's arguments: x (N, C, H, W) or (C, H, W),
     weight (O, C/groups, KH, KW), bias (O,) → (N, O, OH, OW) or (O, OH, OW);
     ``padding`` also 'valid' or 'same' (stride 1 only)."""
-    _check_ndim("conv2d", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
+    check_ndim("conv2d", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
         return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
-    _check_conv_inputs(x, weight, bias, groups)
+    check_conv_inputs(x, weight, bias, groups)
     padding, (top, left) = _padding(padding, weight.shape[2:], stride, dilation)
     win = window("conv2d", x.shape[2:], weight.shape[2:], stride, padding, dilation)
     inputs = (x, weight) if bias is None else (x, weight, bias)

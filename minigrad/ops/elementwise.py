@@ -2,8 +2,8 @@
 back to its input's shape (``unbroadcast``). Where a derivative is undefined
 (a tie, a boundary, NaN, 0 to a power) the gradient is PyTorch's."""
 from minigrad import backend
-from minigrad.backend import get_array_module
 from minigrad.autograd import Function, is_tensor, unbroadcast
+from minigrad.backend import get_array_module
 
 __all__ = ["abs", "add", "cast", "clamp", "div", "dropout", "exp", "log", "maximum", "minimum", "mul", "neg",
            "pow", "relu", "sigmoid", "sub", "tanh", "where"]

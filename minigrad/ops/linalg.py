@@ -3,7 +3,8 @@ PyTorch's shapes (1-D operands, broadcast batch dims) and its dtype rule
 (both operands of one dtype; nothing is converted silently)."""
 import math
 
-from minigrad.autograd import Function, ShapeError, check_same_dtype, unbroadcast
+from minigrad.autograd import Function, ShapeError, unbroadcast
+from minigrad.checks import check_same_dtype
 
 __all__ = ["linear", "matmul"]
 

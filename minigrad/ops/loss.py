@@ -16,10 +16,19 @@ import math
 import numpy as np
 
 from minigrad import backend
+from minigrad.autograd import Function, ShapeError, is_tensor
 from minigrad.backend import get_array_module
+from minigrad.checks import (
+    broadcast_constant,
+    check_loss_options,
+    check_same_dtype,
+    checked_labels,
+    class_dim,
+    constant_on_device,
+    dim_index,
+)
 from minigrad.ops import reduce
-from minigrad.ops.shape import dim_index, reshape
-from minigrad.autograd import Function, ShapeError, check_same_dtype, is_tensor
+from minigrad.ops.shape import reshape
 
 __all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood", "Softmax",
            "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
@@ -109,55 +118,10 @@ class BinaryCrossEntropyWithLogits(Function):
         return grad_x, grad_target
 
 
-# ----- checking the arguments ----------------------------------------------------------------
-
-def _class_dim(op, input):
-    """The class axis: 0 for one sample (C,), else 1."""
-    if input.ndim == 0:
-        raise ShapeError(f"{op}: expected an input (N, C), (C,) or (N, C, d1, ...), "
-                         "got a 0-d tensor")
-    return 0 if input.ndim == 1 else 1
-
-
-def _check_options(op, reduction, label_smoothing=0.0):
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must lie in [0, 1], got {label_smoothing}")
-
-
-def _on_device(op, name, value, input):
-    """``value`` (array, tensor or list of numbers) as a raw array of the input's dtype on
-    the input's device; an array on another device is an error, as for any op."""
-    data = value.data if is_tensor(value) else value
-    if backend.is_array(data):
-        backend.check_same_device(op, [input.data, data])
-    else:
-        data = backend.to_device(np.asarray(data), input.device)
-    if data.dtype.kind not in "fiub":
-        raise TypeError(f"{op}: {name} must hold numbers, got dtype {data.dtype}")
-    return data.astype(input.dtype, copy=False)
-
-
-def _broadcast_constant(op, name, value, input, hint):
-    """:func:`_on_device`, and checked to broadcast to the input's shape; None stays None."""
-    if value is None:
-        return None
-    data = _on_device(op, name, value, input)
-    try:
-        fits = np.broadcast_shapes(data.shape, input.shape) == input.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ShapeError(f"{op}: {name} of shape {data.shape} does not broadcast to the input's "
-                         f"shape {input.shape} ({hint})")
-    return data
-
-
 def _target_tensor(op, target, input):
     """A floating target as a tensor of the input's dtype (a tensor is kept, with its graph)."""
     if not is_tensor(target):
-        return input.wrap(_on_device(op, "target", target, input))
+        return input.wrap(constant_on_device(op, "target", target, input))
     check_same_dtype(op, {"the target": target, "the input": input})
     return target
 
@@ -169,31 +133,11 @@ def _class_weights(op, weight, input, dim):
     if weight is None:
         weight = xp.ones(classes, dtype=input.dtype)
     else:
-        weight = _on_device(op, "weight", weight, input)
+        weight = constant_on_device(op, "weight", weight, input)
         if weight.shape != (classes,):
             raise ShapeError(f"{op}: weight must hold one weight per class, shape ({classes},), "
                              f"got shape {weight.shape}")
     return weight.reshape((classes,) + (1,) * (input.ndim - dim - 1))
-
-
-def _labels(op, target, input, dim, ignore_index):
-    """Integer class labels, checked on the host (a GPU would index out of range
-    silently), as int64 on the input's device."""
-    labels = target.data if is_tensor(target) else target
-    host = np.asarray(backend.to_device(labels, "cpu") if backend.is_array(labels) else labels)
-    expected = input.shape[:dim] + input.shape[dim + 1:]
-    if host.dtype.kind not in "iu":
-        hint = (f"; floating targets are class probabilities, shaped like the input "
-                f"{input.shape}" if host.dtype.kind == "f" and op == "cross_entropy" else "")
-        raise TypeError(f"{op}: class labels must be integers, got dtype {host.dtype}{hint}")
-    if host.shape != expected:
-        raise ShapeError(f"{op}: expected labels of shape {expected} for an input of shape "
-                         f"{input.shape}, got labels of shape {host.shape}")
-    classes, checked = input.shape[dim], host[host != ignore_index]
-    if checked.size and (checked.min() < 0 or checked.max() >= classes):
-        raise ValueError(f"{op}: labels must lie in [0, {classes}) or equal ignore_index "
-                         f"({ignore_index}), got values from {checked.min()} to {checked.max()}")
-    return backend.to_device(host.astype(np.int64), input.device)
 
 
 # ----- the target distribution q -------------------------------------------------------------
@@ -201,9 +145,9 @@ def _labels(op, target, input, dim, ignore_index):
 def _label_targets(op, input, target, weight, ignore_index, smoothing):
     """(q, Σ w_y over the labels kept) for class labels; see the module docstring."""
     xp = get_array_module(input.data)
-    dim = _class_dim(op, input)
+    dim = class_dim(op, input)
     classes = input.shape[dim]
-    labels = _labels(op, target, input, dim, ignore_index)
+    labels = checked_labels(op, target, input, dim, ignore_index)
     kept = xp.expand_dims(labels != ignore_index, dim)
     class_ids = xp.arange(classes).reshape((classes,) + (1,) * (input.ndim - dim - 1))
     onehot = ((xp.expand_dims(labels, dim) == class_ids) & kept).astype(input.dtype)
@@ -218,7 +162,7 @@ def _label_targets(op, input, target, weight, ignore_index, smoothing):
 def _probability_targets(op, input, target, weight, smoothing):
     """(q, number of samples) for class probabilities; q is a tensor, so a target that
     requires grad gets its gradient through it."""
-    dim = _class_dim(op, input)
+    dim = class_dim(op, input)
     q = _target_tensor(op, target, input)
     if smoothing:
         q = q * (1 - smoothing) + smoothing / input.shape[dim]
@@ -260,8 +204,8 @@ def softmax(x, dim=-1):
 def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
     """−(weighted) log-probability of each sample's label; ``input`` holds log-probabilities
     (N, C), (C,) or (N, C, d1, …), ``target`` integer labels of the other axes."""
-    _check_options("nll_loss", reduction)
-    dim = _class_dim("nll_loss", input)
+    check_loss_options("nll_loss", reduction)
+    dim = class_dim("nll_loss", input)
     q, denominator = _label_targets("nll_loss", input, target, weight, ignore_index, 0.0)
     return _reduce(NegativeLogLikelihood.apply(input, q, dim=dim), reduction, denominator)
 
@@ -274,8 +218,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     The plain case, N labels y, no weights, no smoothing, 'mean':
     loss = −(1/N) Σₙ log softmax(xₙ)[yₙ], and its gradient is dx = (softmax(x) − onehot(y)) / N.
     """
-    _check_options("cross_entropy", reduction, label_smoothing)
-    dim = _class_dim("cross_entropy", input)
+    check_loss_options("cross_entropy", reduction, label_smoothing)
+    dim = class_dim("cross_entropy", input)
     data = target.data if is_tensor(target) else target
     # PyTorch's rule: a floating target shaped like the input holds class probabilities.
     if backend.is_array(data) and data.dtype.kind == "f" and data.shape == input.shape:
@@ -303,13 +247,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
     element weights ``weight`` and positive-class weights ``pos_weight`` broadcast
     against the input, as in PyTorch. A target that requires grad gets its gradient."""
     op = "binary_cross_entropy_with_logits"
-    _check_options(op, reduction)
+    check_loss_options(op, reduction)
     target = _target_tensor(op, target, input)
     if target.shape != input.shape:
         raise ShapeError(f"{op}: target shape {target.shape} differs from the input shape "
                          f"{input.shape}")
-    weight = _broadcast_constant(op, "weight", weight, input, "element weights")
-    pos_weight = _broadcast_constant(op, "pos_weight", pos_weight, input,
+    weight = broadcast_constant(op, "weight", weight, input, "element weights")
+    pos_weight = broadcast_constant(op, "pos_weight", pos_weight, input,
                                      "one weight per class, along the last axis")
     losses = BinaryCrossEntropyWithLogits.apply(
         input, target, weight=1 if weight is None else weight,

@@ -12,10 +12,11 @@ import functools
 import numpy as np
 
 from minigrad import backend
-from minigrad.backend import get_array_module
-from minigrad.ops.shape import reshape
-from minigrad.ops.window import pair, taps, window
 from minigrad.autograd import Function, ShapeError
+from minigrad.backend import get_array_module
+from minigrad.checks import adaptive_size, pair
+from minigrad.ops.shape import reshape
+from minigrad.ops.window import taps, window
 
 __all__ = [
     "AdaptiveAvgPooling", "AdaptiveMaxPooling", "AvgPooling", "MaxPooling",
@@ -283,25 +284,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     return AvgPooling.apply(x, geometry=geometry, divisor=divisor)
 
 
-def _adaptive_size(op, output_size, in_size):
-    """``output_size`` (an int, or a pair whose None entries keep the input's size) as a pair."""
-    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
-    try:
-        sizes = tuple(n if o is None else o for o, n in zip(sizes, in_size, strict=True))
-    except (TypeError, ValueError):
-        sizes = None
-    if sizes is None or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0
-                                for o in sizes):
-        raise ShapeError(f"{op}: output_size must be an int ≥ 0 or a pair of them "
-                         f"(None keeps the input's size), got {output_size!r}")
-    return sizes
-
-
 @_accepts_unbatched
 def adaptive_max_pool2d(x, output_size, return_indices=False):
     """Max over PyTorch's adaptive windows: (N, C, *output_size) from any input size;
     ``return_indices`` as in :func:`max_pool2d`."""
-    out_size = _adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
+    out_size = adaptive_size("adaptive_max_pool2d", output_size, x.shape[2:])
     y = AdaptiveMaxPooling.apply(x, out_size=out_size)
     if not return_indices:
         return y
@@ -312,7 +299,7 @@ def adaptive_max_pool2d(x, output_size, return_indices=False):
 @_accepts_unbatched
 def adaptive_avg_pool2d(x, output_size):
     """Mean over PyTorch's adaptive windows: (N, C, *output_size) from any input size."""
-    out_size = _adaptive_size("adaptive_avg_pool2d", output_size, x.shape[2:])
+    out_size = adaptive_size("adaptive_avg_pool2d", output_size, x.shape[2:])
     return AdaptiveAvgPooling.apply(x, out_size=out_size)
 
 

@@ -3,12 +3,13 @@ of ints, or None (every dim); ``keepdim=True`` keeps each reduced dim with size 
 import math
 from collections import namedtuple
 
-from minigrad.backend import get_array_module
-from minigrad.ops.elementwise import maximum, minimum, neg
-from minigrad.ops.shape import dim_index, reshape
 from minigrad.autograd import Function, ShapeError, is_tensor
+from minigrad.backend import get_array_module
+from minigrad.checks import dim_index
+from minigrad.ops.elementwise import maximum
+from minigrad.ops.shape import reshape
 
-__all__ = ["MaxResult", "amax", "amin", "max", "mean", "min", "sum"]
+__all__ = ["MaxResult", "amax", "max", "mean", "sum"]
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])  # what torch.max(x, dim) returns
 
@@ -127,18 +128,3 @@ def max(x, dim=None, keepdim=False):
     values = MaxAlongDim.apply(x, dim=dim, keepdim=keepdim, indices=indices)
     return MaxResult(values, x.wrap(indices if keepdim else indices.squeeze(axis=dim)))
 
-
-def amin(x, dim=None, keepdim=False):
-    """The smallest elements over ``dim``: −amax(−x), so ties share the gradient."""
-    return neg(amax(neg(x), dim, keepdim))
-
-
-def min(x, dim=None, keepdim=False):
-    """:func:`max` of −x, negated: ``min(x)``, ``min(x, dim)`` → ``MaxResult(values,
-    indices)`` of the first minimum, ``min(x, other)`` the elementwise ``minimum``."""
-    if is_tensor(dim):
-        return minimum(x, dim)
-    result = max(neg(x), dim, keepdim)
-    if dim is None:
-        return neg(result)
-    return MaxResult(neg(result.values), result.indices)

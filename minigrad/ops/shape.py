@@ -5,21 +5,12 @@ import math
 
 import numpy as np
 
-from minigrad.backend import get_array_module, is_array
 from minigrad.autograd import Function, ShapeError, is_tensor, unbroadcast
+from minigrad.backend import get_array_module, is_array
+from minigrad.checks import dim_index
 
-__all__ = ["cat", "dim_index", "expand", "flatten", "getitem", "permute", "reshape", "squeeze",
-           "stack", "transpose", "unsqueeze"]
-
-
-def dim_index(op, dim, ndim):
-    """``dim`` (negative counts from the end) as an index in range(ndim); a 0-d
-    tensor accepts 0 and -1, as in PyTorch. IndexError names ``op`` otherwise."""
-    bound = ndim if ndim else 1
-    if not -bound <= dim < bound:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
-                         f"(expected {-bound} to {bound - 1})")
-    return dim % bound
+__all__ = ["cat", "dim_index", "expand", "flatten", "getitem", "permute", "reshape",
+           "transpose"]
 
 
 class Reshape(Function):
@@ -139,20 +130,6 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def unsqueeze(x, dim):
-    """``x`` with a new dim of size 1 at ``dim`` (which may be x.ndim, or −1 for the end)."""
-    dim = dim_index("unsqueeze", dim, x.ndim + 1)
-    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
-
-
-def squeeze(x, dim=None):
-    """``x`` without its dims of size 1 (only ``dim``, an int or tuple, if given; a named
-    dim of another size stays, as in PyTorch)."""
-    dims = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
-    dropped = {dim_index("squeeze", d, x.ndim) for d in dims} if x.ndim else set()
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in dropped or n != 1))
-
-
 def expand(x, *sizes):
     """``x`` broadcast to ``sizes`` without copying; −1 keeps a dim's size, as PyTorch."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
@@ -184,18 +161,6 @@ def cat(tensors, dim=0):
             raise ShapeError(f"cat: shapes {tensors[0].shape} and {t.shape} differ outside "
                              f"dim {dim}")
     return Concatenate.apply(*tensors, dim=dim)
-
-
-def stack(tensors, dim=0):
-    """The tensors, all of one shape, stacked along a new dim ``dim``, as ``torch.stack``."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
-    if any(t.shape != tensors[0].shape for t in tensors):
-        raise ShapeError(f"stack: expected tensors of one shape, got "
-                         f"{[t.shape for t in tensors]}")
-    dim = dim_index("stack", dim, tensors[0].ndim + 1)
-    return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 
 def getitem(x, index):

@@ -8,30 +8,12 @@ Tap i of the window at output position o reads padded pixel o·s + i·d.
 from collections import namedtuple
 
 from minigrad.autograd import ShapeError
+from minigrad.checks import pair
 
-__all__ = ["Window", "output_size", "pair", "taps", "window"]
+__all__ = ["Window", "output_size", "taps", "window"]
 
 Window = namedtuple("Window", ["kernel", "stride", "padding", "dilation", "out_size"])
 Window.__doc__ = """A checked 2-D window geometry: every field a (height, width) pair of ints."""
-
-
-def pair(value, name, op="minigrad"):
-    """An int, a pair of ints or a 1-tuple (PyTorch's ``(1,)``), as a pair; ``name``
-    and ``op`` go into the error."""
-    if isinstance(value, bool):
-        raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
-    try:
-        result = tuple(value)
-    except TypeError:
-        result = None
-    if result is not None and len(result) == 1:
-        result = result * 2
-    if (result is None or len(result) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in result)):
-        raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return result
 
 
 def output_size(size, kernel, stride=1, padding=0, dilation=1):

@@ -7,7 +7,7 @@ previous rate instead; alone on an optimizer, the two agree to rounding).
 import bisect
 import math
 
-from minigrad.autograd import check_positive_int
+from minigrad.checks import check_positive_int
 from minigrad.optim.optimizer import Optimizer
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "MultiStepLR",

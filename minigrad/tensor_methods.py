@@ -1,0 +1,110 @@
+"""PyTorch's other names for what a tensor does: ``size()``, ``view``, ``long()``, ``==``,
+``argmax`` … Each is one line into an op or a Tensor method, so the engine's own Tensor
+(tensor.py) keeps to the autodiff; a student can skip this file.
+
+``Tensor`` inherits these as its base class. Unlike PyTorch, ``data`` stays the raw array
+(as in micrograd and DeZero), and a view is a copy: minigrad never writes through one.
+"""
+import numpy as np
+
+from minigrad import functional as F
+from minigrad.checks import dim_index
+from minigrad.ops import compare, elementwise
+
+__all__ = ["TorchMethods"]
+
+
+class TorchMethods:
+    """The PyTorch methods of :class:`minigrad.Tensor` that are other names for its ops."""
+
+    __hash__ = object.__hash__  # `==` makes a tensor of truth values, so hash by identity
+
+    # ----- sizes -----
+    def size(self, dim=None):
+        """The shape, or the size of dimension ``dim`` (``numel()`` counts elements)."""
+        return self.shape if dim is None else self.shape[dim_index("size", dim, self.ndim)]
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
+
+    # ----- to Python -----
+    def __iter__(self):
+        """The sub-tensors along the first dim, as PyTorch (``for label in labels``)."""
+        return (self[i] for i in range(len(self)))
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is "
+                               "ambiguous; use .any() or .all(), or compare .item()")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only one-element integer tensors can be used as an index, "
+                            f"got {self.dtype} of shape {self.shape}")
+        return int(self.item())
+
+    # ----- copies and casts -----
+    def clone(self):
+        """A copy of the data, on the tape (its gradient flows back to this tensor)."""
+        return F.add(self, 0) if self.dtype.kind == "f" else self.wrap(self.data.copy())
+
+    def type(self, dtype):
+        """This tensor as ``dtype``; float to float is on the tape, anything else is not."""
+        dtype = np.dtype(getattr(dtype, "numpy", dtype))
+        if dtype == self.dtype:
+            return self
+        if dtype.kind == "f" and self.dtype.kind == "f":
+            return elementwise.cast(self, dtype)
+        return self.wrap(self.data.astype(dtype))
+
+    def float(self):
+        return self.type(np.float32)
+
+    def double(self):
+        return self.type(np.float64)
+
+    def long(self):
+        return self.type(np.int64)
+
+    def int(self):
+        return self.type(np.int32)
+
+    def bool(self):
+        return self.type(np.bool_)
+
+    def requires_grad_(self, requires_grad=True):
+        """Switch ``requires_grad`` of this leaf in place, as PyTorch."""
+        if requires_grad and self.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, "
+                               f"got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    # ----- other names of ops: each one IS the op's function (see tensor.py) -----
+    __eq__ = eq = compare.eq  # bool tensors, off the tape
+    __ne__ = ne = compare.ne
+    __lt__ = lt = compare.lt
+    __le__ = le = compare.le
+    __gt__ = gt = compare.gt
+    __ge__ = ge = compare.ge
+    argmax, argmin = F.argmax, F.argmin
+    sigmoid, tanh, softmax, log_softmax = F.sigmoid, F.tanh, F.softmax, F.log_softmax
+    min, amin, abs, __abs__ = F.min, F.amin, F.abs, F.abs
+    view = F.reshape  # minigrad has no views that a write could go through
+    unsqueeze, squeeze, expand = F.unsqueeze, F.squeeze, F.expand
+
+    def view_as(self, other):
+        return F.reshape(self, other.shape)
