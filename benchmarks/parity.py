@@ -111,6 +111,42 @@ OPS = [
     Op("nn.functional.binary_cross_entropy_with_logits", "", "F.binary_cross_entropy_with_logits",
        ["binary_cross_entropy_with_logits"],
        ["input", "target", "weight", "size_average", "reduce", "reduction", "pos_weight"]),
+    # the PyTorch face (issue 22)
+    Op("sigmoid", "", "F.sigmoid", ["sigmoid"], ["input", "out"]),
+    Op("tanh", "", "F.tanh", ["tanh"], ["input", "out"]),
+    Op("abs", "", "F.abs", ["abs"], ["input", "out"]),
+    Op("softmax", "", "F.softmax", ["softmax"], ["input", "dim", "dtype"]),
+    Op("where", "", "Tensor.where", ["where"], ["condition", "input", "other"]),
+    Op("cat", "", "F.cat", ["cat"], ["tensors", "dim", "out"]),
+    Op("stack", "", "F.stack", ["stack"], ["tensors", "dim", "out"]),
+    Op("unsqueeze", "", "F.unsqueeze", ["unsqueeze"], ["input", "dim"]),
+    Op("squeeze", "", "F.squeeze", ["squeeze"], ["input", "dim"]),
+    Op("squeeze", "multiple", "F.squeeze", ["squeeze"], ["input", "dim"]),
+    Op("expand", "", "Tensor.expand", ["expand"], ["size"]),
+    Op("view", "", "Tensor.view", ["view", "reshape"], ["size", "shape"]),
+    Op("view_as", "", "Tensor.view_as", ["view_as", "reshape"], ["other"]),
+    Op("clone", "", "Tensor.clone", ["clone"], ["memory_format"]),
+    Op("argmax", "", "F.argmax", ["argmax"], ["input", "dim", "keepdim"]),
+    Op("argmin", "", "F.argmin", ["argmin"], ["input", "dim", "keepdim"]),
+    Op("eq", "", "Tensor.eq", ["eq", "comparison"], ["other"]),
+    Op("ne", "", "Tensor.ne", ["ne", "comparison"], ["other"]),
+    Op("lt", "", "Tensor.lt", ["lt", "comparison"], ["other"]),
+    Op("le", "", "Tensor.le", ["le", "comparison"], ["other"]),
+    Op("gt", "", "Tensor.gt", ["gt", "comparison"], ["other"]),
+    Op("ge", "", "Tensor.ge", ["ge", "comparison"], ["other"]),
+    Op("min", "reduction_no_dim", "F.min", ["min"], MAX),
+    Op("min", "reduction_with_dim", "F.min", ["min"], MAX),
+    Op("min", "binary", "F.min", ["min"], MAX),
+    Op("amin", "", "F.amin", ["amin"], ["input", "dim", "keepdim", "out"]),
+    Op("nn.functional.batch_norm", "", "F.batch_norm", ["batch_norm"],
+       ["input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"]),
+    Op("nn.functional.mse_loss", "", "F.mse_loss", ["mse_loss"],
+       ["input", "target", "size_average", "reduce", "reduction", "weight"]),
+    Op("nn.functional.l1_loss", "", "F.l1_loss", ["l1_loss"],
+       ["input", "target", "size_average", "reduce", "reduction", "weight"]),
+    Op("nn.functional.binary_cross_entropy", "", "F.binary_cross_entropy",
+       ["binary_cross_entropy"], ["input", "target", "weight", "size_average", "reduce",
+                                  "reduction"]),
 ]
 
 # Layers: the module_db name, the minigrad.nn class, PyTorch's constructor arguments.
@@ -126,6 +162,21 @@ LAYERS = [
                                         "count_include_pad", "divisor_override"]),
     Layer("nn.AdaptiveMaxPool2d", "AdaptiveMaxPool2d", ["output_size", "return_indices"]),
     Layer("nn.AdaptiveAvgPool2d", "AdaptiveAvgPool2d", ["output_size"]),
+    Layer("nn.BatchNorm1d", "BatchNorm1d", ["num_features", "eps", "momentum", "affine",
+                                            "track_running_stats"]),
+    Layer("nn.BatchNorm2d", "BatchNorm2d", ["num_features", "eps", "momentum", "affine",
+                                            "track_running_stats"]),
+    Layer("nn.Sigmoid", "Sigmoid", []),
+    Layer("nn.Tanh", "Tanh", []),
+    Layer("nn.Softmax", "Softmax", ["dim"]),
+    Layer("nn.LogSoftmax", "LogSoftmax", ["dim"]),
+    Layer("nn.CrossEntropyLoss", "CrossEntropyLoss", ["weight", "ignore_index", "reduction",
+                                                      "label_smoothing"]),
+    Layer("nn.NLLLoss", "NLLLoss", ["weight", "ignore_index", "reduction"]),
+    Layer("nn.MSELoss", "MSELoss", ["reduction"]),
+    Layer("nn.L1Loss", "L1Loss", ["reduction"]),
+    Layer("nn.BCELoss", "BCELoss", ["weight", "reduction"]),
+    Layer("nn.BCEWithLogitsLoss", "BCEWithLogitsLoss", ["weight", "reduction", "pos_weight"]),
 ]
 
 STATUSES = ["handled", "disagree", "unsupported", "unclear error", "missing", "out of scope",
@@ -255,7 +306,8 @@ def out_of_scope(op, args, kwargs, torch):
         if t.is_complex():
             return "complex tensor"
         is_target = op.names[0] in ("cross_entropy", "nll_loss") and i == 1
-        if not t.is_floating_point() and not is_target:
+        is_condition = op.names[0] == "where" and t.dtype == torch.bool
+        if not t.is_floating_point() and not is_target and not is_condition:
             return "integer or bool operand"
     return None
 

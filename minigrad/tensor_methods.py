@@ -57,8 +57,9 @@ class TorchMethods:
         return int(self.item())
 
     # ----- copies and casts -----
-    def clone(self):
-        """A copy of the data, on the tape (its gradient flows back to this tensor)."""
+    def clone(self, memory_format=None):
+        """A copy of the data, on the tape (its gradient flows back to this tensor);
+        ``memory_format`` is accepted and the copy keeps minigrad's own layout."""
         return F.add(self, 0) if self.dtype.kind == "f" else self.wrap(self.data.copy())
 
     def type(self, dtype):
@@ -108,3 +109,7 @@ class TorchMethods:
 
     def view_as(self, other):
         return F.reshape(self, other.shape)
+
+    def where(self, condition, other):
+        """``where(condition, self, other)``, as ``Tensor.where``."""
+        return F.where(condition, self, other)

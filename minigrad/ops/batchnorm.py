@@ -62,7 +62,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return ((input - _along_channels(running_mean.data, input.ndim))
                 * _along_channels(scale, input.ndim) + _along_channels(beta, input.ndim))
     count = input.numel() // channels
-    if count <= 1:
+    if count == 0:  # an empty batch: nothing to normalise, as PyTorch
+        return input * 1
+    if count == 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input shape {input.shape}")
     if running_mean is not None:

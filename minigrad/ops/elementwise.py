@@ -94,12 +94,11 @@ class Power(Function):
 
 
 class Absolute(Function):
-    """y = |x|.   dy/dx = sign x (0 at x = 0, as PyTorch)."""
+    """y = |x|.   dy/dx = sign x (0 at x = 0 and at NaN, as PyTorch)."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        self.sign = xp.sign(x)
-        return xp.abs(x)
+        self.sign = (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+        return get_array_module(x).abs(x)
 
     def backward(self, grad_out):
         return (grad_out * self.sign,)

@@ -154,6 +154,8 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
+    # PyTorch's legacy rule: a 1-D empty tensor joins anything (it is skipped)
+    tensors = [t for t in tensors if t.shape != (0,)] or tensors[:1]
     dim = dim_index("cat", dim, tensors[0].ndim)
     for t in tensors[1:]:
         if t.ndim != tensors[0].ndim or any(a != b for i, (a, b) in
