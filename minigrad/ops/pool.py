@@ -25,33 +25,6 @@ __all__ = [
 ]
 
 
-# ----- geometry ------------------------------------------------------------------------------
-
-def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """The checked Window of a pooling, by PyTorch's rules: ``stride`` defaults to the
-    kernel (also when empty), ``padding`` is at most half the kernel; ``ceil_mode`` rounds
-    the output size up, but the last window must start inside the input or the left padding."""
-    stride = kernel_size if stride is None or stride == () or stride == [] else stride
-    if not ceil_mode:
-        geometry = window(op, size, kernel_size, stride, padding, dilation)
-    else:
-        # ⌈a / s⌉ = ⌊(a + s − 1) / s⌋: the floor-mode size of an input s − 1 pixels larger.
-        steps = pair(stride, "stride", op)
-        grown = (size[0] + steps[0] - 1, size[1] + steps[1] - 1)
-        try:
-            geometry = window(op, grown, kernel_size, stride, padding, dilation)
-        except ShapeError as error:
-            raise ShapeError(f"{error}; with ceil_mode=True the input counts stride − 1 "
-                             f"more pixels (input {tuple(size)})") from None
-        out_size = tuple(o - 1 if (o - 1) * s >= n + p else o for o, s, n, p in
-                         zip(geometry.out_size, geometry.stride, size, geometry.padding))
-        geometry = geometry._replace(out_size=out_size)
-    if any(2 * p > k for p, k in zip(geometry.padding, geometry.kernel)):
-        raise ShapeError(f"{op}: padding must be at most half the kernel_size, got padding "
-                         f"{geometry.padding} for kernel_size {geometry.kernel}")
-    return geometry
-
-
 def _padded_shape(shape, geometry):
     """The shape of xpad: ``padding`` before, and after as much as the last window reads
     (with ceil_mode it may read past the padding; without, it may stop short)."""
@@ -223,6 +196,31 @@ class AdaptiveAvgPooling(Function):
 
 
 # ----- the functions users call --------------------------------------------------------------
+
+def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """The checked Window of a pooling, by PyTorch's rules: ``stride`` defaults to the
+    kernel (also when empty), ``padding`` is at most half the kernel; ``ceil_mode`` rounds
+    the output size up, but the last window must start inside the input or the left padding."""
+    stride = kernel_size if stride is None or stride == () or stride == [] else stride
+    if not ceil_mode:
+        geometry = window(op, size, kernel_size, stride, padding, dilation)
+    else:
+        # ⌈a / s⌉ = ⌊(a + s − 1) / s⌋: the floor-mode size of an input s − 1 pixels larger.
+        steps = pair(stride, "stride", op)
+        grown = (size[0] + steps[0] - 1, size[1] + steps[1] - 1)
+        try:
+            geometry = window(op, grown, kernel_size, stride, padding, dilation)
+        except ShapeError as error:
+            raise ShapeError(f"{error}; with ceil_mode=True the input counts stride − 1 "
+                             f"more pixels (input {tuple(size)})") from None
+        out_size = tuple(o - 1 if (o - 1) * s >= n + p else o for o, s, n, p in
+                         zip(geometry.out_size, geometry.stride, size, geometry.padding))
+        geometry = geometry._replace(out_size=out_size)
+    if any(2 * p > k for p, k in zip(geometry.padding, geometry.kernel)):
+        raise ShapeError(f"{op}: padding must be at most half the kernel_size, got padding "
+                         f"{geometry.padding} for kernel_size {geometry.kernel}")
+    return geometry
+
 
 def _accepts_unbatched(pool):
     """Check ``pool``'s input, and let it take an unbatched (C, H, W) one as a batch of one."""
