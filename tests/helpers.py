@@ -25,7 +25,7 @@ def use_our_profiles():
 
 def on(device, array, requires_grad=True):
     """A tensor on ``device`` holding a copy of the NumPy ``array`` (or list), stored in
-    the array's memory layout: a transposed, channel-major, strided or reversed input
+    the array's memory layout: a transposed, channel-major, batch-last, strided or reversed input
     stays so."""
     return Tensor(copy_to(np.asarray(array), device), requires_grad=requires_grad)
 

@@ -10,7 +10,7 @@ of the memory layouts of minigrad.testing.layouts, here made by views inside
 the graph (``LAYOUTS``): contiguous, transposed (all axes reversed in memory),
 strided (every other element of a larger array) and reversed (negative
 strides); the output goes through the same view, so the gradient reaching the
-op is laid out alike. The channel-major layout conv2d itself hands on is read
+op is laid out alike. The batch-last layout conv2d itself hands on is read
 by a second conv2d. Gradient checks (at gradcheck's defaults, rtol 1e-5 and
 atol 1e-6) use smaller cases, since each runs two forwards per element.
 """
@@ -248,13 +248,13 @@ def test_conv2d_without_bias_gradients_match_finite_differences(device, g, seed,
 @dtypes
 @given(g=conv_geometry(), seed=seeds)
 @example(g=GROUPED, seed=0)
-def test_a_conv2d_reads_the_channel_major_output_of_another(device, dtype, g, seed):
-    """conv2d's output is (O, N, OH, OW) in memory, seen as (N, O, OH, OW); a second
+def test_a_conv2d_reads_the_batch_last_output_of_another(device, dtype, g, seed):
+    """conv2d's output is (O, OH, OW, N) in memory, seen as (N, O, OH, OW); a second
     conv2d takes it as input and sends its gradient back in its own layout."""
     arrays = _conv_inputs(g, seed, dtype) + [_random((3, g.out_channels, 2, 1), seed + 3, dtype)]
     y = F.conv2d(*[on(device, a) for a in arrays[:3]], *g.conv)
     if g.n > 1 and g.out_channels > 1 and device == "cpu":
-        assert y.data.transpose(1, 0, 2, 3).flags.c_contiguous and not y.data.flags.c_contiguous
+        assert y.data.transpose(1, 2, 3, 0).flags.c_contiguous and not y.data.flags.c_contiguous
     assert compare_with_torch(
         lambda x, w, b, w2: F.conv2d(F.conv2d(x, w, b, *g.conv), w2, padding=(1, 0)),
         lambda x, w, b, w2: TF.conv2d(TF.conv2d(x, w, b, *g.conv), w2, padding=(1, 0)),

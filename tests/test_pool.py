@@ -6,7 +6,7 @@ it; ties get tests of their own, where the rule is PyTorch's: the first maximum 
 row-major window order takes the whole gradient. The properties run on 'cpu' and
 'gpu', in float64 and float32, on the geometry ``pool_geometry()`` draws (padding,
 dilation, ceil_mode), with inputs stored in each of the memory layouts of
-minigrad.testing.layouts (channel-major, as conv2d's output, included).
+minigrad.testing.layouts (batch-last, as conv2d's output, included).
 """
 import numpy as np
 import pytest

@@ -8,7 +8,7 @@
    to install PyTorch when it is missing.
 4. The strategies only produce what they promise (valid geometry, no ties, no kinks,
    shapes that broadcast), and their failures shrink to a call you can paste.
-5. Memory layouts: the same values stored contiguous, transposed, channel-major, strided
+5. Memory layouts: the same values stored contiguous, transposed, channel-major, batch-last, strided
    or reversed; the strategies draw them all, the checkers and ``on`` keep them on either
    device, and an op that is right only for contiguous inputs is caught.
 6. The hypothesis profiles are the ones the README documents.
@@ -611,6 +611,7 @@ def test_the_layouts_have_the_strides_they_promise():
     assert in_layout(a, "contiguous").strides == (96, 32, 8)
     assert in_layout(a, "transposed").strides == (8, 16, 48)
     assert in_layout(a, "channel-major").strides == (32, 64, 8)
+    assert in_layout(a, "batch-last").strides == (8, 64, 16)
     assert in_layout(a, "strided").strides == (2 * 96 * 2 * 2, 2 * 32 * 2, 2 * 8)
     assert in_layout(a, "reversed").strides == (-96, -32, -8)
     buffer = in_layout(a, "strided").base                 # what the view skips is NaN

@@ -6,23 +6,27 @@ G groups (output channel group g sees input channel group g only).
 
 Forward, for x (N, C, H, W) and weight (O, C/G, KH, KW)::
 
-    unfold    U  = unfold(x)        (K, N·L): column (n, l) is the patch of image n
-                                    under output position l; seen as (G, K/G, N·L)
+    unfold    U  = unfold(x)        (K, L·N): column (l, n) is the patch of image n
+                                    under output position l; seen as (G, K/G, L·N)
     matmul    Y' = W' U             W' = weight as (G, O/G, K/G):
-                                    (G, O/G, K/G) @ (G, K/G, N·L) → (G, O/G, N·L)
-    reshape   Y  = Y' as (O, N, OH, OW), viewed as (N, O, OH, OW), plus the bias
+                                    (G, O/G, K/G) @ (G, K/G, L·N) → (G, O/G, L·N)
+    reshape   Y  = Y' as (O, OH, OW, N), viewed as (N, O, OH, OW), plus the bias
 
-Backward, given dY (N, O, OH, OW) and dY' = dY as (G, O/G, N·L)::
+Backward, given dY (N, O, OH, OW) and dY' = dY as (G, O/G, L·N)::
 
-    dW' = dY' Uᵀ     (G, O/G, N·L) @ (G, N·L, K/G) → (G, O/G, K/G), shaped like the weight
-    db  = Σ over N·L of dY'
-    dU  = W'ᵀ dY'    (G, K/G, O/G) @ (G, O/G, N·L) → (G, K/G, N·L)
+    dW' = dY' Uᵀ     (G, O/G, L·N) @ (G, L·N, K/G) → (G, O/G, K/G), shaped like the weight
+    db  = Σ over L·N of dY'
+    dU  = W'ᵀ dY'    (G, K/G, O/G) @ (G, O/G, L·N) → (G, K/G, L·N)
     dX  = fold(dU)   each patch entry goes back to the pixel it was copied from;
                      patches overlap, so overlapping entries add up
 
 With G = 1 each product is one matrix product for the whole batch. ``fold`` is
 the adjoint of ``unfold`` (⟨unfold(x), u⟩ = ⟨x, fold(u)⟩), which is why each is
 the other's backward. The public ``unfold`` returns PyTorch's layout (N, K, L).
+
+Memory order: the image index is innermost (U's columns run over positions, then
+images; Y is stored (O, OH, OW, N) behind the (N, O, OH, OW) a user sees), so every
+strided slice of unfold, fold and pooling moves rows of OW·N numbers, not OW.
 """
 from minigrad.autograd import Function, ShapeError
 from minigrad.backend import get_array_module
@@ -42,17 +46,17 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
 
 
 def _unfold(x, win):
-    """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, N·OH·OW); one strided
-    slice per kernel tap copies that tap's pixel for every image and position."""
+    """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, OH·OW·N); one strided
+    slice per kernel tap copies that tap's pixel for every position and image."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
     (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
-    padded = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-    padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
-    cols = xp.empty((c, kh * kw, n, oh, ow), dtype=x.dtype)
+    padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+    cols = xp.empty((c, kh * kw, oh, ow, n), dtype=x.dtype)
     for k, (rows, columns) in enumerate(taps(win)):
-        cols[:, k] = padded[:, :, rows, columns]
-    return cols.reshape(c * kh * kw, n * oh * ow)
+        cols[:, k] = padded[:, rows, columns]
+    return cols.reshape(c * kh * kw, oh * ow * n)
 
 
 def _fold(cols, shape, win):
@@ -61,16 +65,16 @@ def _fold(cols, shape, win):
     xp = get_array_module(cols)
     n, c, h, w = shape
     (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
-    cols = cols.reshape(c, kh * kw, n, oh, ow)
-    image = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    cols = cols.reshape(c, kh * kw, oh, ow, n)
+    image = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     for k, (rows, columns) in enumerate(taps(win)):
-        image[:, :, rows, columns] += cols[:, k]
-    return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+        image[:, rows, columns] += cols[:, k]
+    return image[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 def _batch_major(cols, n, win):
-    """U (K, N·L) → PyTorch's layout (N, K, L), a view."""
-    return cols.reshape(len(cols), n, win.out_size[0] * win.out_size[1]).transpose(1, 0, 2)
+    """U (K, L·N) → PyTorch's layout (N, K, L), a view."""
+    return cols.reshape(len(cols), win.out_size[0] * win.out_size[1], n).transpose(2, 0, 1)
 
 
 def _grouped(matrix, groups):
@@ -86,7 +90,7 @@ class Unfold(Function):
         return _batch_major(_unfold(x, window), len(x), window)
 
     def backward(self, grad_out):
-        return (_fold(grad_out.transpose(1, 0, 2), self.shape, self.window),)
+        return (_fold(grad_out.transpose(1, 2, 0), self.shape, self.window),)
 
 
 class Fold(Function):
@@ -94,7 +98,7 @@ class Fold(Function):
 
     def forward(self, cols, shape, window):
         self.window = window
-        return _fold(cols.transpose(1, 0, 2), shape, window)
+        return _fold(cols.transpose(1, 2, 0), shape, window)
 
     def backward(self, grad_out):
         return (_batch_major(_unfold(grad_out, self.window), len(grad_out), self.window),)
@@ -106,18 +110,18 @@ class Convolution(Function):
     def forward(self, x, weight, bias=None, window=None, groups=1):
         n, out_channels, (oh, ow) = len(x), len(weight), window.out_size
         self.image_shape, self.window, self.weight_shape = x.shape[1:], window, weight.shape
-        self.cols = _grouped(_unfold(x, window), groups)                  # U  (G, K/G, N·L)
+        self.cols = _grouped(_unfold(x, window), groups)                  # U  (G, K/G, L·N)
         self.weight_matrix = _grouped(weight.reshape(out_channels, -1), groups)  # W' (G, O/G, K/G)
-        y = self.weight_matrix @ self.cols                                # Y' (G, O/G, N·L)
-        y = y.reshape(out_channels, n, oh, ow)                            # Y  (O, N, OH, OW)
+        y = self.weight_matrix @ self.cols                                # Y' (G, O/G, L·N)
+        y = y.reshape(out_channels, oh, ow, n)                            # Y  (O, OH, OW, N)
         if bias is not None:
             y += bias.reshape(out_channels, 1, 1, 1)
-        return y.transpose(1, 0, 2, 3)                                    # seen as (N, O, OH, OW)
+        return y.transpose(3, 0, 1, 2)                                    # seen as (N, O, OH, OW)
 
     def backward(self, grad_out):
         n, out_channels = grad_out.shape[:2]
-        grad_y = grad_out.transpose(1, 0, 2, 3).reshape(out_channels, -1)
-        grad_y = _grouped(grad_y, len(self.weight_matrix))                # dY' (G, O/G, N·L)
+        grad_y = grad_out.transpose(1, 2, 3, 0).reshape(out_channels, -1)
+        grad_y = _grouped(grad_y, len(self.weight_matrix))                # dY' (G, O/G, L·N)
         grad_x = grad_weight = grad_bias = None
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             grad_bias = grad_y.sum(axis=2).reshape(out_channels)          # db = Σ dY'
@@ -232,12 +236,12 @@ class ChunkedConvolution(Convolution):
     def forward(self, x, weight, bias=None, window=None, groups=1, chunk=1):
         xp = get_array_module(x)
         self.x, self.chunk = x, chunk
-        y = xp.empty((len(weight), len(x)) + window.out_size, dtype=x.dtype)  # (O, N, OH, OW)
+        y = xp.empty((len(weight),) + window.out_size + (len(x),), dtype=x.dtype)  # (O, OH, OW, N)
         for start in range(0, len(x), chunk):
             part = super().forward(x[start:start + chunk], weight, bias, window, groups)
-            y[:, start:start + chunk] = part.transpose(1, 0, 2, 3)
+            y[..., start:start + chunk] = part.transpose(1, 2, 3, 0)
             self.cols = None  # this chunk's U is done with
-        return y.transpose(1, 0, 2, 3)
+        return y.transpose(3, 0, 1, 2)
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)

@@ -42,7 +42,8 @@ def _pad(x, geometry, fill):
     (ph, pw), (h, w) = geometry.padding, x.shape[2:]
     if shape == x.shape and ph == pw == 0:
         return x
-    xpad = xp.full(shape, fill, dtype=x.dtype)
+    xpad = xp.empty_like(x, shape=shape)  # in x's memory order (conv2d's: batch last)
+    xpad.fill(fill)
     xpad[:, :, ph:ph + h, pw:pw + w] = x
     return xpad
 

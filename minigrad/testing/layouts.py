@@ -1,14 +1,16 @@
-"""Memory layouts: the same values, stored five ways.
+"""Memory layouts: the same values, stored six ways.
 
 An op must not care how its input sits in memory, and NumPy and CuPy hand ops
 non-contiguous arrays all the time (``x.T``, ``x[:, ::2]``, ``x[::-1]``, and
-conv2d's own output). The checkers and strategies therefore know five layouts
+conv2d's own output). The checkers and strategies therefore know six layouts
 of one array of values:
 
     contiguous     row-major (C order), what ``np.array`` makes
     transposed     every axis reversed in memory (``a.T`` of a row-major array)
     channel-major  the first two axes swapped in memory: an (N, C, H, W) view
-                   of a row-major (C, N, H, W) array, as conv2d returns it
+                   of a row-major (C, N, H, W) array
+    batch-last     the first axis last in memory: an (N, C, H, W) view of a
+                   row-major (C, H, W, N) array, as conv2d returns it
     strided        every other element of a buffer twice as large along every
                    axis (``buffer[::2, ::2]``); the skipped elements are NaN
                    (zero for integers), so an op that reads them shows it
@@ -24,7 +26,7 @@ from minigrad import backend
 
 __all__ = ["LAYOUTS", "copy_to", "in_layout", "layout_of"]
 
-LAYOUTS = ("contiguous", "transposed", "channel-major", "strided", "reversed")
+LAYOUTS = ("contiguous", "transposed", "channel-major", "batch-last", "strided", "reversed")
 
 
 def in_layout(array, layout="contiguous"):
@@ -34,13 +36,18 @@ def in_layout(array, layout="contiguous"):
     if layout not in LAYOUTS:
         raise ValueError(f"in_layout: layout must be one of {LAYOUTS}, got {layout!r}")
     xp = backend.get_array_module(array)
-    one_layout_only = array.ndim == 0 or (array.ndim == 1 and layout == "channel-major")
+    one_layout_only = array.ndim == 0 or (array.ndim == 1 and layout in ("channel-major",
+                                                                       "batch-last"))
     if layout == "contiguous" or one_layout_only:
         return xp.array(array, order="C")
     if layout == "transposed":
         return xp.array(array.T, order="C").T
     if layout == "channel-major":
         return xp.array(array.swapaxes(0, 1), order="C").swapaxes(0, 1)
+    if layout == "batch-last":
+        first_last = tuple(range(1, array.ndim)) + (0,)
+        last_first = (array.ndim - 1,) + tuple(range(array.ndim - 1))
+        return xp.array(array.transpose(first_last), order="C").transpose(last_first)
     if layout == "reversed":
         backwards = (slice(None, None, -1),) * array.ndim
         return xp.array(array[backwards], order="C")[backwards]
@@ -54,7 +61,8 @@ def in_layout(array, layout="contiguous"):
 def layout_of(array):
     """The layout in LAYOUTS that ``array``'s strides look like: 'reversed' if any
     stride is negative, else 'contiguous', 'transposed' (column-major),
-    'channel-major' (row-major once the first two axes are swapped) or 'strided'."""
+    'channel-major' (row-major once the first two axes are swapped), 'batch-last'
+    (row-major once the first axis is moved last) or 'strided'."""
     if any(stride < 0 for stride in array.strides):
         return "reversed"
     if array.flags.c_contiguous:
@@ -63,6 +71,8 @@ def layout_of(array):
         return "transposed"
     if array.ndim > 1 and array.swapaxes(0, 1).flags.c_contiguous:
         return "channel-major"
+    if array.ndim > 1 and array.transpose(tuple(range(1, array.ndim)) + (0,)).flags.c_contiguous:
+        return "batch-last"
     return "strided"
 
 

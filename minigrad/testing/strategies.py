@@ -23,7 +23,7 @@ a strategy of shapes (drawn once per example).
 
 Every array strategy also draws a memory layout from ``layouts`` (default:
 all of ``minigrad.testing.layouts.LAYOUTS``): the same values stored
-contiguous, transposed, channel-major, strided or reversed, so every op sees
+contiguous, transposed, channel-major, batch-last, strided or reversed, so every op sees
 non-contiguous inputs too. A failure that needs a layout prints it (``layout='reversed'``);
 ``layouts=("contiguous",)`` turns the draw off.
 """
