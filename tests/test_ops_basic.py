@@ -9,9 +9,9 @@ Shapes and values come from hypothesis; inputs are kept off kinks (ReLU at 0, cl
 bounds), ties (max, maximum) and the poles of log, division and negative powers. The
 strategies also draw each input's memory layout, so the op may see it contiguous,
 transposed, channel-major, batch-last, strided (every other element) or reversed, on
-either device; check_op and the checkers hand it over in that layout (PyTorch gets a contiguous copy: it refuses
-negative strides). Kinks, ties, NaN, zero-size dims and 1-D products are then pinned
-against PyTorch case by case.
+either device; check_op and the checkers hand it over in that layout (PyTorch gets a
+contiguous copy: it refuses negative strides). Kinks, ties, NaN, zero-size dims and 1-D
+products are then pinned against PyTorch case by case.
 """
 import inspect
 import re
