@@ -33,6 +33,9 @@ def load(config):
     where = f"the {name} training split in {data.resolve_data_dir(config.data_dir)}"
     train, val = data.split_groups(train, n_val=config.val_size, seed=SPLIT_SEED, source=where,
                                    option="--val-size")
+    if not train:
+        raise ValueError(f"--val-size {config.val_size:,} takes every image of {where} for "
+                         "validation and leaves none to train on; choose a smaller --val-size")
     if config.limit:
         train = data.limit_groups(train, config.limit, seed=config.seed)
     if config.eval_limit:

@@ -110,10 +110,11 @@ def build_parser():
     add("--redownload", action="store_true",
         help="replace MNIST files in DATA_DIR/mnist/ that fail their checksum by a verified "
              "download; each old file is moved aside to <name>.gz.old, never deleted")
-    add("--cache-dir", metavar="DIR",
+    add("--cache-dir", metavar="DIR", type=os.path.expanduser,
         help="where the decoded mnist-varres images are cached (default: "
              "$XDG_CACHE_HOME/minigrad, else ~/.cache/minigrad)")
-    add("--out", help="run directory, new or empty (default: runs/<model>-<timestamp>)")
+    add("--out", type=os.path.expanduser,
+        help="run directory, new or empty (default: runs/<model>-<timestamp>)")
     add("--limit", type=positive_int, metavar="N",
         help="train on N training images (a seeded random subset, all classes present)")
     add("--eval-limit", type=positive_int, metavar="N",

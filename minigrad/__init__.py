@@ -28,6 +28,7 @@ from minigrad.creation import (
                                randint,
                                randn,
                                randperm,
+    tensor,
                                zeros,
                                zeros_like,
 )
@@ -76,7 +77,7 @@ from minigrad.functional import (
                                where,
 )
 from minigrad.ops.compare import eq, ge, gt, le, lt, ne
-from minigrad.tensor import Tensor, tensor
+from minigrad.tensor import Tensor
 
 __all__ = [
     "DeviceMismatchError", "GPUUnavailableError", "Generator", "ShapeError", "Tensor", "abs", "accelerator",

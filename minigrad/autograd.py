@@ -53,6 +53,7 @@ class Function:
             # where each input's gradient goes: the op that made it, or the leaf itself
             fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in tensors]
             fn.input_shapes = [t.shape for t in tensors]
+            fn.versions = [t.version for t in tensors]
         return out
 
     def release(self):
@@ -114,6 +115,7 @@ def backpropagate(root, grad, retain_graph=False):
         if not isinstance(node, Function):  # a leaf collects its gradient
             _accumulate(node, grad_out)
             continue
+        _check_unchanged(node)
         grads_in = node.backward(grad_out)
         for parent, shape, grad_in in zip(node.parents, node.input_shapes, grads_in):
             if parent is None or grad_in is None:
@@ -127,6 +129,17 @@ def backpropagate(root, grad, retain_graph=False):
             grads[key] = grad_in if key not in grads else grads[key] + grad_in
         if not retain_graph:
             node.release()  # free what forward saved as soon as it is used
+
+
+def _check_unchanged(node):
+    """A leaf whose data was replaced since the forward (an optimizer step between two
+    backward passes) would get a gradient of values it no longer holds: refuse, as PyTorch."""
+    for parent, version in zip(node.parents, node.versions):
+        if is_tensor(parent) and parent.version != version:
+            raise RuntimeError(
+                f"backward(): an input of {type(node).__name__} (shape {parent.shape}) was "
+                f"modified after the forward pass (version {parent.version}, expected "
+                f"{version}), e.g. by optimizer.step(); run the forward pass again")
 
 
 def topological_order(root):

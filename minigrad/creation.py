@@ -9,7 +9,7 @@ from minigrad import backend
 from minigrad.tensor import Tensor
 
 __all__ = ["Generator", "arange", "empty", "from_numpy", "full", "full_like", "linspace", "ones",
-           "ones_like", "rand", "randint", "randn", "randperm", "zeros", "zeros_like"]
+           "ones_like", "rand", "randint", "randn", "randperm", "tensor", "zeros", "zeros_like"]
 
 
 class Generator:
@@ -27,6 +27,16 @@ class Generator:
 def _rng(generator):
     """The generator's NumPy generator, or minigrad's seeded host one."""
     return backend.host_rng() if generator is None else generator.rng
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """A new :class:`Tensor` holding a copy of ``data``, as ``torch.tensor``: Python floats
+    become float32, ints int64, bools bool; arrays and tensors keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        data = data.copy()
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
 def _shape(size):

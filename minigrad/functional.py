@@ -5,6 +5,8 @@ Every op as a lowercase function of tensors, re-exported by name from
 (``unsqueeze``, ``stack``, ``min``, the regression losses …): no new math, so no
 Function of their own.
 """
+import numpy as np
+
 from minigrad.autograd import ShapeError, is_tensor
 from minigrad.checks import dim_index
 from minigrad.ops.batchnorm import batch_norm
@@ -35,7 +37,6 @@ from minigrad.ops.loss import (
     cross_entropy,
     log_softmax,
     nll_loss,
-    one_hot,
     softmax,
 )
 from minigrad.ops.pool import (
@@ -103,6 +104,12 @@ def min(x, dim=None, keepdim=False):
     if dim is None:
         return neg(result)
     return MaxResult(neg(result.values), result.indices)
+
+
+def one_hot(labels, num_classes, xp=np):
+    """(N,) integer labels → (N, C) float32 one-hot rows, in the array module ``xp``."""
+    labels = xp.asarray(labels)
+    return (labels[:, None] == xp.arange(num_classes)).astype(np.float32)
 
 
 REDUCTIONS = ("mean", "sum", "none")

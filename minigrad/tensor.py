@@ -12,7 +12,7 @@ from minigrad.ops import elementwise, linalg, reduce
 from minigrad.ops import shape as shape_ops  # `shape` is the tensor's property
 from minigrad.tensor_methods import TorchMethods
 
-__all__ = ["Tensor", "ToDevice", "tensor"]
+__all__ = ["Tensor", "ToDevice"]
 
 
 def _default_dtype(data):
@@ -45,10 +45,20 @@ class Tensor(TorchMethods):
         if requires_grad and dtype.kind != "f":
             raise RuntimeError(f"only floating-point tensors can require gradients, "
                                f"got {dtype} (convert with .float() first)")
+        self.version = -1  # how often .data was replaced (an optimizer step replaces it)
         self.data = data if device is None else backend.to_device(data, device)
         self.grad = None
         self.requires_grad = requires_grad
         self._fn = None  # the Function that produced this tensor, if recorded
+
+    @property
+    def data(self):
+        """The array (NumPy or CuPy)."""
+        return self._array
+
+    @data.setter
+    def data(self, array):
+        self._array, self.version = array, self.version + 1
 
     @staticmethod
     def wrap(array):
@@ -69,22 +79,6 @@ class Tensor(TorchMethods):
 
     def __len__(self):
         return len(self.data)
-
-    def __repr__(self):
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        body = backend.to_device(self.data, "cpu")
-        return f"tensor({np.array2string(body, prefix='tensor(')}, device='{self.device}'{grad})"
-
-    # ----- to Python and NumPy -----
-    def numpy(self):
-        """A host (NumPy) copy of the data."""
-        return np.array(backend.to_device(self.data, "cpu"))
-
-    def item(self):
-        """The single element as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
 
     # ----- copies, casts, devices -----
     def detach(self):
@@ -167,16 +161,6 @@ class Tensor(TorchMethods):
     def T(self):
         """All dimensions reversed, as NumPy's .T."""
         return shape_ops.permute(self, *reversed(range(self.ndim)))
-
-
-def tensor(data, requires_grad=False, dtype=None, device=None):
-    """A new :class:`Tensor` holding a copy of ``data``, as ``torch.tensor``: Python floats
-    become float32, ints int64, bools bool; arrays and tensors keep their dtype."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if backend.is_array(data):
-        data = data.copy()
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
 class ToDevice(Function):

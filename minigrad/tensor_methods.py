@@ -7,6 +7,7 @@
 """
 import numpy as np
 
+from minigrad import backend
 from minigrad import functional as F
 from minigrad.checks import dim_index
 from minigrad.ops import compare, elementwise
@@ -30,7 +31,22 @@ class TorchMethods:
     def dim(self):
         return self.data.ndim
 
-    # ----- to Python -----
+    # ----- to Python and NumPy -----
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = backend.to_device(self.data, "cpu")
+        return f"tensor({np.array2string(body, prefix='tensor(')}, device='{self.device}'{grad})"
+
+    def numpy(self):
+        """A host (NumPy) copy of the data."""
+        return np.array(backend.to_device(self.data, "cpu"))
+
+    def item(self):
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
     def __iter__(self):
         """The sub-tensors along the first dim, as PyTorch (``for label in labels``)."""
         return (self[i] for i in range(len(self)))

@@ -508,3 +508,22 @@ def test_the_networks_take_an_empty_batch(network, side):
     """N = 0 gives an empty (0, 10) output, as a PyTorch network does."""
     x = minigrad.Tensor(np.zeros((0, 1, side, side), np.float32))
     assert network()(x).shape == (0, 10)
+
+
+# ------------------------------------------- bad inputs of issue 21, one line each ---
+
+def test_out_expands_the_home_folder_as_data_dir_does(tiny_mnist, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = environment(HOME=home, MINIGRAD_MNIST_MIRROR=tmp_path / "none")
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--out=~/runs/x", env=env)
+    check_ok(result)
+    assert (home / "runs" / "x" / "model.npz").exists()
+    assert not (ROOT / "~").exists()
+
+
+def test_a_validation_split_that_takes_every_image_is_one_clear_line(tiny_mnist, env, tmp_path):
+    result = run_cli("--data-dir", tiny_mnist, "--val-size", 60, "--epochs", 1,
+                     "--out", tmp_path / "run", env=env)
+    line = check_refused(result, "--val-size 60 takes every image", "choose a smaller --val-size")
+    assert result.stderr.strip().splitlines()[-1] == line

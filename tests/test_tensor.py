@@ -648,3 +648,30 @@ def test_methods_match_torch(device, case):
     rng = np.random.default_rng(case)
     x, y = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     assert compare_with_torch(ours, theirs, x, y, device=device)
+
+
+def test_a_backward_through_parameters_changed_since_the_forward_is_refused_as_in_torch():
+    """retain_graph=True, an optimizer step, a second backward: the tape holds the old
+    weights, so the gradient would be of values the parameters no longer hold."""
+    import torch
+    for nn, optim, make in ((minigrad.nn, minigrad.optim, minigrad.ones),
+                            (torch.nn, torch.optim, torch.ones)):
+        layer = nn.Linear(3, 2)
+        optimizer = optim.SGD(layer.parameters(), lr=0.1)
+        loss = layer(make(1, 3, requires_grad=True)).sum()  # the weight is needed for dx
+        loss.backward(retain_graph=True)
+        optimizer.step()
+        with pytest.raises(RuntimeError, match="modified"):
+            loss.backward()
+    layer = minigrad.nn.Linear(3, 2)  # without a step in between, twice is fine
+    loss = layer(minigrad.ones(1, 3)).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_array_equal(layer.bias.grad, [2.0, 2.0])
+
+
+def test_a_layer_size_that_is_not_an_int_is_one_clear_error():
+    with pytest.raises(TypeError, match="Linear: in_features must be a positive integer, got 576.0"):
+        minigrad.nn.Linear(576.0, 10)
+    with pytest.raises(TypeError, match="Conv2d: out_channels must be a positive integer"):
+        minigrad.nn.Conv2d(1, 2.5, 3)

@@ -25,6 +25,7 @@ class Conv2d(Module):
                              "minigrad pads with zeros only (padding_mode='zeros')")
         check_positive_int("Conv2d", "groups", groups)
         for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
+            check_positive_int("Conv2d", name, channels, TypeError)
             if channels % groups:
                 raise ValueError(f"Conv2d: {name}={channels} must be divisible by groups={groups}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -59,6 +60,8 @@ class Linear(Module):
     """y = x Wᵀ + b with weight (out, in) and bias (out,)."""
 
     def __init__(self, in_features, out_features, bias=True):
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            check_positive_int("Linear", name, size, TypeError)
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
         self.weight = Parameter(init.uniform((out_features, in_features), bound))

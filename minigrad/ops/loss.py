@@ -32,7 +32,7 @@ from minigrad.ops.shape import reshape
 
 __all__ = ["BinaryCrossEntropyWithLogits", "LogSoftmax", "NegativeLogLikelihood", "Softmax",
            "binary_cross_entropy_with_logits", "cross_entropy", "log_softmax", "nll_loss",
-           "one_hot", "softmax"]
+           "softmax"]
 
 def _log_softmax(x, dim):
     """log softmax on raw arrays: x − max − log Σ exp(x − max)."""
@@ -233,12 +233,6 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
                                         label_smoothing)
     losses = NegativeLogLikelihood.apply(log_softmax(input, dim), q, dim=dim)
     return _reduce(losses, reduction, denominator)
-
-
-def one_hot(labels, num_classes, xp=np):
-    """(N,) integer labels → (N, C) float32 one-hot rows, in the array module ``xp``."""
-    labels = xp.asarray(labels)
-    return (labels[:, None] == xp.arange(num_classes)).astype(np.float32)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean",
