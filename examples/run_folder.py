@@ -10,45 +10,132 @@
 Every file is written atomically (minigrad.fileio), so a crash or Ctrl-C
 leaves the previous version, never half a file; a run marked finished in
 metrics.json has all four. Nothing else in the folder is ever touched.
+
+    .lock            while a process trains into the folder: its PID and host. A
+                     second run or --resume into a held folder is refused, naming
+                     the holder; the lock of a process that died is cleared.
 """
 import contextlib
 import io
 import json
+import os
 import signal
+import socket
+import sys
 import threading
+import time
+import uuid
 from pathlib import Path
 
 from mnist_settings import CHECKPOINT, DEFAULTS, RESUME_ADJUSTABLE, UsageError
 
 from minigrad import fileio
-from minigrad.checkpoint import load_checkpoint, save, save_checkpoint
+from minigrad.checkpoint import load_checkpoint, load_meta, save, save_checkpoint
 
-METRICS, MODEL, CURVES = "metrics.json", "model.npz", "curves.png"
+METRICS, MODEL, CURVES, LOCK = "metrics.json", "model.npz", "curves.png", ".lock"
 RUN_FILES = (CHECKPOINT, METRICS, MODEL, CURVES)
 ACCURACY_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999]
 
 
+# ----- one process at a time: the lock -------------------------------------------------------
+
+held = []  # the run folders this process has locked
+
+
+def lock(out):
+    """Own ``out`` for this process: ``.lock``, made only if absent, names our PID and
+    host. A lock of a process that no longer runs on this host is cleared with a
+    message; any other lock is refused, naming its holder."""
+    path, me = out / LOCK, {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(3):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = read_lock(path)
+            if holder is None or holder_is_running(holder):
+                raise UsageError(f"{out} is in use by {describe_holder(holder)}; wait for it to "
+                                 f"finish, or choose another --out") from None
+            print(f"note: {out} was locked by process {holder['pid']}, which no longer runs; "
+                  "its lock is cleared", file=sys.stderr)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(me, file)
+        held.append(out)
+        return
+    raise UsageError(f"cannot lock {out}: other processes keep taking it")
+
+
+def read_lock(path):
+    """The holder recorded in a lock file; None while it is being written (a few
+    seconds at most: an empty or unreadable lock older than that counts as dead)."""
+    try:
+        holder = json.loads(path.read_text())
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+    except (OSError, ValueError):
+        try:
+            fresh = time.time() - path.stat().st_mtime < 10
+        except OSError:
+            fresh = False
+        return None if fresh else {"pid": -1, "host": socket.gethostname()}
+
+
+def holder_is_running(holder):
+    """True unless the holder is a process of this host that no longer exists."""
+    if holder["host"] != socket.gethostname():
+        return True  # another machine's process cannot be asked
+    if holder["pid"] <= 0:
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe_holder(holder):
+    if holder is None:
+        return "another process (its lock is being written)"
+    return f"process {holder['pid']} on {holder['host']} (its lock: .lock)"
+
+
+def check_lock(out):
+    """Before every write: the lock must still be ours (nothing else took the folder)."""
+    holder = read_lock(out / LOCK)
+    if holder is None or holder.get("pid") != os.getpid():
+        raise OSError(f"{out} is no longer locked by this process (now: "
+                      f"{describe_holder(holder)}); nothing more is written")
+
+
+def release_locks():
+    """Remove the locks this process holds (when the command ends, however it ends)."""
+    while held:
+        out = held.pop()
+        holder = read_lock(out / LOCK)
+        if holder is not None and holder.get("pid") == os.getpid():
+            (out / LOCK).unlink(missing_ok=True)
+
+
+# ----- the folder and its files ---------------------------------------------------------------
+
 def prepare(config):
-    """The run directory --out, checked before any data is loaded: a new run
-    needs a new or empty folder; the folder must be writable (a probe file is
+    """The run directory --out, locked and checked before any data is loaded: a new
+    run needs a new or empty folder; the folder must be writable (a probe file is
     written and removed). The temporary files a killed run left are removed
     first (minigrad's own, named by fileio.atomic_write), so the same command
     can start again."""
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    if not config.resume and out.is_dir():
-        if (out / CHECKPOINT).exists():
-            found = [name for name in RUN_FILES if (out / name).exists()]
-            raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
-                             "--resume, or choose another --out")
-        others = sorted(path.name for path in out.iterdir() if fileio.TEMP_MARK not in path.name)
-        if others:
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise UsageError(f"{out} holds other files ({shown}); a new run needs a new or "
-                             "empty folder, and nothing in it is ever overwritten")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        lock(out)  # first: a folder in use is refused naming its holder
+    except OSError as error:
+        raise UsageError(f"cannot write into --out {out}: {error.strerror or error}") from None
+    check_new_or_empty(out, config)
+    try:
         fileio.remove_stale_temporaries(out)
         probe = out / ".write-test"
         fileio.write_bytes(probe, b"")
@@ -58,6 +145,21 @@ def prepare(config):
     return out
 
 
+def check_new_or_empty(out, config):
+    """A new run needs a new or empty folder (its own lock and temporaries aside)."""
+    if not config.resume and out.is_dir():
+        if (out / CHECKPOINT).exists():
+            found = [name for name in RUN_FILES if (out / name).exists()]
+            raise UsageError(f"{out} already holds a run ({', '.join(found)}); continue it with "
+                             "--resume, or choose another --out")
+        others = sorted(path.name for path in out.iterdir()
+                        if fileio.TEMP_MARK not in path.name and path.name != LOCK)
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise UsageError(f"{out} holds other files ({shown}); a new run needs a new or "
+                             "empty folder, and nothing in it is ever overwritten")
+
+
 def new_metrics(config, model, processes=1):
     """The metrics record of a fresh run. Per epoch: training loss, validation loss
     and accuracy, learning rate at the epoch's end, seconds, images per second;
@@ -65,6 +167,7 @@ def new_metrics(config, model, processes=1):
     training loss of each logged interval, at its end (in epochs); processes:
     how many trained together (--distributed), each on --batch-size images."""
     return {
+        "run": uuid.uuid4().hex,  # the run's identity: a checkpoint belongs to one run
         "command": config.command, "commands": [config.command],
         "args": {key: getattr(config, key) for key in DEFAULTS},
         "params": sum(p.numel() for p in model.parameters()), "device": config.device,
@@ -81,6 +184,7 @@ def resume(out, config, model, optimizer, processes=1, average=None):
     state and the weight average (if ``average``) are loaded from its checkpoint.
     It must continue on as many processes as it ran on (the batch of a step
     depends on it)."""
+    check_same_run(out)
     try:
         meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer, {"average": average})
     except (OSError, ValueError) as error:
@@ -130,9 +234,24 @@ def ctrl_c_deferred():
         raise KeyboardInterrupt
 
 
+def check_same_run(out):
+    """--resume continues the run the folder records: the checkpoint's run identity must
+    be the one in metrics.json (a checkpoint copied from another run is refused)."""
+    try:
+        recorded = json.loads((out / METRICS).read_text()).get("run")
+        theirs = load_meta(out / CHECKPOINT).get("metrics", {}).get("run")
+    except (OSError, ValueError, AttributeError):
+        return  # a missing or damaged file is reported when it is loaded
+    if recorded is not None and theirs != recorded:
+        raise UsageError(f"cannot resume: {out / CHECKPOINT} belongs to run {theirs}, but "
+                         f"{out / METRICS} records run {recorded}; a checkpoint from another "
+                         "run is never resumed into this folder")
+
+
 def save_epoch(out, model, optimizer, metrics, average=None):
     """Checkpoint (weights, Adam state, the weight average if any, epoch, metrics),
     then metrics.json; call it inside ctrl_c_deferred()."""
+    check_lock(out)
     meta = {"epoch": metrics["epochs_completed"], "metrics": metrics}
     save_checkpoint(out / CHECKPOINT, model, optimizer, meta=meta, extras={"average": average})
     write_json(out / METRICS, metrics)
@@ -145,6 +264,7 @@ def finish(out, model, metrics, test, by_resolution):
     metrics["test_accuracy"] = test["accuracy"]
     if by_resolution:
         metrics["test_accuracy_by_resolution"] = test["accuracy_by_group"]
+    check_lock(out)
     with ctrl_c_deferred():  # a Ctrl-C now waits, so "finished" means every file exists
         save(model.state_dict(), out / MODEL)
         warning = plot_curves(metrics, out / CURVES)

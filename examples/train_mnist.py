@@ -121,7 +121,16 @@ def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, con
 
 
 def main(argv=None):
-    """Run the command line ``argv``; returns the exit code."""
+    """Run the command line ``argv``; returns the exit code. The run folder is locked
+    for this process while the command runs."""
+    try:
+        return run_command(argv)
+    finally:
+        run_folder.release_locks()
+
+
+def run_command(argv):
+    """The command line ``argv`` (see main); returns the exit code."""
     minigrad.memory.keep_freed_memory()  # a step reuses freed memory (docs: speed)
     try:
         config = parse_config(argv)

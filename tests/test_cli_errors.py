@@ -13,8 +13,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -422,8 +424,10 @@ def test_ctrl_c_during_the_final_save_waits_until_every_file_is_written(tmp_path
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
         save_weights(state, path)
     monkeypatch.setattr(run_folder, "save", save_interrupted)
+    run_folder.lock(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run_folder.finish(tmp_path, model, metrics, {"loss": 0.4, "accuracy": 0.9}, False)
+    run_folder.release_locks()
     assert set(os.listdir(tmp_path)) == FINAL_FILES - {"checkpoint.npz"}
     assert json.loads((tmp_path / "metrics.json").read_text())["finished"]
 
@@ -527,3 +531,50 @@ def test_a_validation_split_that_takes_every_image_is_one_clear_line(tiny_mnist,
                      "--out", tmp_path / "run", env=env)
     line = check_refused(result, "--val-size 60 takes every image", "choose a smaller --val-size")
     assert result.stderr.strip().splitlines()[-1] == line
+
+
+# ------------------------------------------------- one process per run folder ---
+
+def test_a_second_run_or_resume_into_a_folder_in_use_is_refused_naming_the_holder(
+        tiny_mnist, env, tmp_path):
+    """Two runs into one --out: the second (and a --resume) is refused while the first
+    trains, naming its PID; the first finishes untouched and its lock goes with it."""
+    out = tmp_path / "run"
+    first = start_cli("--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 3000,
+                      "--out", out, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (out / ".lock").exists()
+        for extra in (TINY, ["--resume", "--epochs", 5000]):
+            result = run_cli("--data-dir", tiny_mnist, *extra, "--out", out, env=env)
+            check_refused(result, f"is in use by process {first.pid}", "choose another --out")
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 130, stderr
+    assert not (out / ".lock").exists()
+
+
+def test_the_lock_of_a_killed_run_is_cleared_with_a_note(tiny_mnist, env, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(json.dumps({"pid": dead_pid(), "host": socket.gethostname()}))
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
+    check_ok(result)
+    assert "which no longer runs; its lock is cleared" in result.stderr
+    assert not (out / ".lock").exists() and (out / "model.npz").exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_run_and_changes_nothing(finished_run, tiny_mnist,
+                                                                         env, tmp_path):
+    other = tmp_path / "other"
+    check_ok(run_cli("--data-dir", tiny_mnist, *TINY, "--out", other, env=env))
+    run = copy_run(finished_run, tmp_path)
+    shutil.copy(other / "checkpoint.npz", run / "checkpoint.npz")
+    before = contents(run)
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
+    check_refused(result, "belongs to run", "records run", "never resumed into this folder")
+    assert contents(run) == before  # the finished run's model.npz and metrics.json too
