@@ -592,3 +592,43 @@ def test_augment_default_fill_is_background():
     out = augment_batch(x, np.random.default_rng(0), np, max_rotation=30, max_translation=0.1,
                         brightness=0, contrast=0)
     assert np.allclose(out[:, :, 0, :], -0.4) and np.allclose(out[:, :, :, 0], -0.4)
+
+
+# ----- issue 21: the varres folder, read exactly ---------------------------------------------
+
+def test_moving_a_png_to_another_class_folder_invalidates_the_cache(tmp_path):
+    """A relabelling keeps every file's size and the newest mtime: the cache key must
+    still change, so training never uses the old labels."""
+    arrays = small_varres_files()
+    data_dir = tmp_path / "data"
+    folder = write_varres_folder(data_dir, {name: png_bytes(a) for name, a in arrays.items()})
+    cache = tmp_path / "cache"
+    before = labels_of(load_varres(data_dir, "train", cache_dir=cache))
+    moved = folder / "train" / "1" / "000001.png"
+    stat = moved.stat()
+    (folder / "train" / "7").mkdir(exist_ok=True)
+    target = folder / "train" / "7" / "000001.png"
+    moved.rename(target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    after = labels_of(load_varres(data_dir, "train", cache_dir=cache))
+    assert sorted(after) != sorted(before)
+    assert np.sum(after == 7) == np.sum(before == 7) + 1
+
+
+def test_an_upper_case_png_is_read_and_other_files_are_named(tmp_path, capsys):
+    arrays = small_varres_files()
+    files = {name.replace("000001.png", "000001.PNG"): png_bytes(a) for name, a in arrays.items()}
+    files["mnist-varres/train/3/notes.txt"] = b"not an image"
+    data_dir = tmp_path / "data"
+    write_varres_folder(data_dir, files)
+    groups = load_varres(data_dir, "train", cache_dir=tmp_path / "cache")
+    assert len(labels_of(groups)) == 12  # the .PNG one included
+    assert "ignored 1 file(s) that are not train|test/<digit>/<name>.png images: " \
+           "train/3/notes.txt" in capsys.readouterr().err
+
+
+def test_both_an_archive_and_a_folder_says_which_is_read(small_varres, tmp_path, capsys):
+    data_dir, arrays = small_varres
+    write_varres_folder(data_dir, {name: png_bytes(a) for name, a in arrays.items()})
+    load_varres(data_dir, "train", cache_dir=tmp_path / "cache")
+    assert "mnist-varres/ exist; reading the archive" in capsys.readouterr().err

@@ -56,6 +56,9 @@ def find_varres(data_dir):
     data_dir = Path(data_dir)
     archive, folder = data_dir / ARCHIVE_NAME, data_dir / FOLDER_NAME
     if archive.is_file():
+        if folder.is_dir():
+            print(f"note: both {archive} and {folder}/ exist; reading the archive",
+                  file=sys.stderr)
         return archive
     if folder.is_dir():
         return folder
@@ -107,9 +110,11 @@ def decode_varres(source, min_size=MIN_SIDE, max_size=MAX_SIDE):
     source = Path(source)
     records = {split: [] for split in SPLITS}
     skipped = {split: [] for split in SPLITS}
+    ignored = []
     for parts, data in _iter_source(source):
         where = _locate(parts, source)
         if where is None:
+            ignored.append("/".join(parts))
             continue
         split, label, name = where
         shown = f"{source}: {name}"
@@ -121,6 +126,11 @@ def decode_varres(source, min_size=MIN_SIDE, max_size=MAX_SIDE):
             raise ValueError(f"{shown}: the image is {width} x {height} pixels; "
                              "mnist-varres images must be square")
         records[split].append((name, label, _decode_png(data, shown)))
+    if ignored:
+        listed = ", ".join(ignored[:MAX_LISTED])
+        more = f" and {len(ignored) - MAX_LISTED:,} more" if len(ignored) > MAX_LISTED else ""
+        print(f"warning: {source}: ignored {len(ignored):,} file(s) that are not "
+              f"train|test/<digit>/<name>.png images: {listed}{more}", file=sys.stderr)
     return {split: (_group(records[split]), sorted(skipped[split])) for split in SPLITS}
 
 
@@ -166,14 +176,14 @@ def _iter_source(source):
 
 
 def _iter_folder(folder):
-    for path in sorted(folder.rglob("*.png")):
+    for path in sorted(folder.rglob("*")):
         if path.is_file():
             yield list(path.relative_to(folder).parts), path.read_bytes()
 
 
 def _locate(parts, source):
-    """(split, label, name) for split/digit/file.png, None for other files."""
-    if len(parts) != 3 or parts[0] not in SPLITS or not parts[2].endswith(".png"):
+    """(split, label, name) for split/digit/file.png (or .PNG), None for other files."""
+    if len(parts) != 3 or parts[0] not in SPLITS or not parts[2].lower().endswith(".png"):
         return None
     split, digit, _ = parts
     name = "/".join(parts)
@@ -210,25 +220,26 @@ def _group(records):
 
 
 def _source_key(source):
-    """A string that changes when the source changes: path, size, mtime."""
+    """A string that changes when the source changes: the archive's path, size and
+    mtime; for a folder, a digest of every file's relative path, size and mtime (so
+    moving a PNG to another class folder, a relabelling, changes it)."""
     resolved = source.resolve()
     if source.is_dir():
-        size, mtime, count = _folder_signature(resolved)
-        return f"folder|{resolved}|{count}|{size}|{mtime}"
+        return f"folder|{resolved}|{_folder_signature(resolved)}"
     info = resolved.stat()
     return f"archive|{resolved}|{info.st_size}|{info.st_mtime_ns}"
 
 
 def _folder_signature(folder):
-    """(total size, newest mtime_ns, number of files) of every file below folder."""
-    size = mtime = count = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            info = os.stat(os.path.join(root, name))
-            size += info.st_size
-            mtime = max(mtime, info.st_mtime_ns)
-            count += 1
-    return size, mtime, count
+    """SHA-256 of (relative path, size, mtime_ns) of every file below folder, sorted."""
+    digest = hashlib.sha256()
+    for root, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            info = os.stat(path)
+            digest.update(f"{os.path.relpath(path, folder)}|{info.st_size}|"
+                          f"{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _cache_path(cache_dir, source, split):
