@@ -108,7 +108,8 @@ def load_checkpoint(path, model, optimizer=None, extras=None):
     Generator in its saved state (None if none was saved).
 
     Raises ValueError naming the file if it is no checkpoint, does not fit the
-    model, optimizer or extras, or holds weights that are NaN or infinite.
+    model, optimizer or extras, or holds NaN or infinite values in any part it loads
+    (the weights, the optimizer's state, an extra such as a weight average).
     """
     state = load(path)
     extras = {part: owner for part, owner in (extras or {}).items() if owner is not None}
@@ -120,9 +121,12 @@ def load_checkpoint(path, model, optimizer=None, extras=None):
     if "meta" not in state or not parts["model"]:
         raise ValueError(f"{path}: not a checkpoint (no model/... weights and meta record; "
                          "a model.npz loads with model.load_state_dict(minigrad.load(path)))")
-    for name, value in parts["model"].items():
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise ValueError(f"{path}: the weights {name!r} hold NaN or infinite values")
+    for part, arrays in parts.items():
+        for name, value in arrays.items():
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                count = int(np.size(value) - np.isfinite(value).sum())
+                raise ValueError(f"{path}: {name!r} of the {part} holds {count:,} NaN or "
+                                 "infinite value(s); a checkpoint with them cannot be trusted")
     if optimizer is not None and not parts["optimizer"]:
         raise ValueError(f"{path}: holds no optimizer state, so training cannot resume from it")
     for part in extras:

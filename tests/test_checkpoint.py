@@ -217,10 +217,23 @@ def test_load_checkpoint_refuses_non_finite_weights_and_changes_nothing(tmp_path
     save_checkpoint(tmp_path / "checkpoint.npz", model, optimizer)
     target = small_net()
     before = target.state_dict()
-    with pytest.raises(ValueError, match=r"checkpoint.npz: the weights '3\.bias' hold NaN"):
+    with pytest.raises(ValueError, match=r"checkpoint.npz: '3\.bias' of the model holds 1 NaN"):
         load_checkpoint(tmp_path / "checkpoint.npz", target)
     for name, value in target.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_load_checkpoint_refuses_a_non_finite_weight_average_or_optimizer_state(tmp_path):
+    """Every array a checkpoint holds is checked before it is trusted: the weight
+    average (--ema) and Adam's state too, each named."""
+    from minigrad.training import ExponentialMovingAverage
+    model, optimizer = trained(small_net())
+    average = ExponentialMovingAverage(model, 0.9)
+    next(iter(average.state_dict().values()))[...] = np.inf
+    save_checkpoint(tmp_path / "checkpoint.npz", model, optimizer, extras={"average": average})
+    with pytest.raises(ValueError, match=r"of the average holds \d+ NaN or infinite"):
+        load_checkpoint(tmp_path / "checkpoint.npz", small_net(), None,
+                        {"average": ExponentialMovingAverage(small_net(), 0.9)})
 
 
 def test_a_damaged_meta_record_is_named(tmp_path):

@@ -307,16 +307,19 @@ def damage(kind, checkpoint):
     elif kind == "wrong dtype":
         state["model/0.weight"] = state["model/0.weight"].astype(np.float64)
         message = "'0.weight': expected (16, 1, 3, 3) float32, got (16, 1, 3, 3) float64"
+    elif kind == "NaN Adam state":
+        state["optimizer/state.3.exp_avg_sq"][0] = np.nan
+        message = "'state.3.exp_avg_sq' of the optimizer holds 1 NaN or infinite value(s)"
     else:  # NaN or inf weights
         state["model/0.weight"][0, 0, 0, 0] = np.nan if kind == "NaN weights" else -np.inf
-        message = "the weights '0.weight' hold NaN or infinite values"
+        message = "'0.weight' of the model holds 1 NaN or infinite value(s)"
     save(state, checkpoint)
     return message
 
 
 @pytest.mark.parametrize("kind", ["truncated", "empty", "no optimizer state", "wrong shape",
                                   "wrong dtype", "a PyTorch .pt file", "a model.npz",
-                                  "NaN weights", "inf weights"])
+                                  "NaN weights", "inf weights", "NaN Adam state"])
 def test_resume_refuses_a_damaged_checkpoint_in_one_line_naming_it(kind, finished_run,
                                                                     tiny_mnist, env, tmp_path):
     run = copy_run(finished_run, tmp_path)
