@@ -193,10 +193,15 @@ def resumed_settings(given):
         raise UsageError(f"nothing to resume: {path} does not exist")
     try:
         meta = load_meta(path)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot resume: {error}") from None
+    try:
         settings = {**DEFAULTS, **meta["metrics"]["args"]}
         done = meta["epoch"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"cannot resume: {error}") from None
+    except (KeyError, TypeError) as error:
+        missing = error.args[0] if isinstance(error, KeyError) else "its settings"
+        raise UsageError(f"cannot resume: {path}: its record of the run lacks {missing}; it "
+                         "was not written by this command (or was edited)") from None
     for key, value in given.items():
         if key in RESUME_ADJUSTABLE:
             if key in RESUME_CHANGES_RESULT and settings.get(key) != value:

@@ -189,7 +189,13 @@ def resume(out, config, model, optimizer, processes=1, average=None):
         meta, _ = load_checkpoint(out / CHECKPOINT, model, optimizer, {"average": average})
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot resume: {error}") from None
-    metrics = meta["metrics"]
+    metrics = meta.get("metrics") if isinstance(meta, dict) else None
+    expected = set(new_metrics(config, model, processes)) - {"run"}  # runs before it lack "run"
+    missing = sorted(expected - set(metrics)) if isinstance(metrics, dict) else ["metrics"]
+    if missing or not isinstance(meta.get("epoch"), int):
+        lacks = ", ".join(missing) if missing else "epoch"
+        raise UsageError(f"cannot resume: {out / CHECKPOINT}: its record of the run lacks "
+                         f"{lacks}; it was not written by this command (or was edited)")
     before = metrics.get("processes", 1)
     if before != processes:
         raise UsageError(f"the run in {out} was trained by {before} process(es) of batch "

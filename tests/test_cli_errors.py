@@ -307,6 +307,17 @@ def damage(kind, checkpoint):
     elif kind == "wrong dtype":
         state["model/0.weight"] = state["model/0.weight"].astype(np.float64)
         message = "'0.weight': expected (16, 1, 3, 3) float32, got (16, 1, 3, 3) float64"
+    elif kind == "no Adam step":
+        del state["optimizer/state.0.step"]
+        message = "the state of parameter 0 lacks step"
+    elif kind in ("a metrics key missing", "no metrics"):
+        meta = json.loads(state["meta"].tobytes().decode("utf-8"))
+        if kind == "no metrics":
+            del meta["metrics"]
+        else:
+            del meta["metrics"]["train_loss"]
+        state["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+        message = f"its record of the run lacks {'metrics' if kind == 'no metrics' else 'train_loss'}"
     elif kind == "NaN Adam state":
         state["optimizer/state.3.exp_avg_sq"][0] = np.nan
         message = "'state.3.exp_avg_sq' of the optimizer holds 1 NaN or infinite value(s)"
@@ -319,7 +330,8 @@ def damage(kind, checkpoint):
 
 @pytest.mark.parametrize("kind", ["truncated", "empty", "no optimizer state", "wrong shape",
                                   "wrong dtype", "a PyTorch .pt file", "a model.npz",
-                                  "NaN weights", "inf weights", "NaN Adam state"])
+                                  "NaN weights", "inf weights", "NaN Adam state", "no Adam step",
+                                  "a metrics key missing", "no metrics"])
 def test_resume_refuses_a_damaged_checkpoint_in_one_line_naming_it(kind, finished_run,
                                                                     tiny_mnist, env, tmp_path):
     run = copy_run(finished_run, tmp_path)

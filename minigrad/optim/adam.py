@@ -19,6 +19,8 @@ class Adam(Optimizer):
     first and leaves g = grad.
     """
 
+    state_fields = ("step", "exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  decoupled_weight_decay=False):
         check_non_negative({"learning rate": lr, "epsilon value": eps,

@@ -17,7 +17,10 @@ def check_non_negative(values):
 
 class Optimizer:
     """Updates parameters from their ``.grad``; ``params`` holds tensors or group dicts,
-    ``defaults`` fills in what a group leaves out. Subclasses implement ``step``."""
+    ``defaults`` fills in what a group leaves out. Subclasses implement ``step`` and name
+    in ``state_fields`` what a parameter's state must hold once it has one."""
+
+    state_fields = ()
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -96,6 +99,11 @@ class Optimizer:
                 raise ValueError(f"{where}: {key} has shape {value.shape}, parameter {number} "
                                  f"has shape {params[int(number)].shape}")
             tables[kind][int(number)][field] = value
+        for number, saved in enumerate(tables["state"]):
+            missing = [field for field in self.state_fields if saved and field not in saved]
+            if missing:
+                raise ValueError(f"{where}: the state of parameter {number} lacks "
+                                 f"{', '.join(missing)} (it holds {', '.join(sorted(saved))})")
         for group, saved in zip(self.param_groups, tables["param_groups"]):
             for field, value in saved.items():
                 if field != "params":

@@ -13,6 +13,8 @@ class RMSprop(Optimizer):
         p ← p − lr · g / a, or with momentum  b ← momentum·b + g / a,  p ← p − lr·b
     """
 
+    state_fields = ("step", "square_avg")
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
         check_non_negative({"learning rate": lr, "epsilon value": eps, "momentum value": momentum,
@@ -62,6 +64,8 @@ class Adadelta(Optimizer):
         Δ = √(u + eps) / √(s + eps) · g      (u: ``acc_delta``, the mean square of steps)
         u ← ρ u + (1 − ρ) Δ²,   p ← p − lr·Δ
     """
+
+    state_fields = ("step", "square_avg", "acc_delta")
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
         check_non_negative({"learning rate": lr, "epsilon value": eps,
