@@ -2,11 +2,9 @@
 the backward algorithm; 3. helpers: ``no_grad``, ``unbroadcast``.
 
 Why this file and tensor.py are two: the ops subclass :class:`Function`, and ``Tensor``'s
-methods call the ops (``x * y`` is ``elementwise.mul(x, y)``, a click away). So the imports
-run one way, ``autograd ← ops ← tensor``, and this file never imports the Tensor class: an
-op's output is made by ``Tensor.wrap`` reached through an input, and a tensor is anything
-with a ``grad_fn``.
-"""
+methods ARE the ops' functions (``x * y`` is ``elementwise.mul(x, y)``). So the imports run
+one way, ``autograd ← ops ← tensor``: an op's output is made by ``Tensor.wrap`` reached
+through an input, and a tensor is anything with a ``grad_fn``."""
 import contextlib
 
 import numpy as np

@@ -1,10 +1,12 @@
 """The one place that knows NumPy from CuPy: ``xp`` is ``numpy`` on 'cpu' and ``cupy``
 on 'gpu'. Moving between devices is explicit (:func:`to_device`); mixing them is an error."""
+import importlib
+
 import numpy as np
 
 __all__ = ["DeviceMismatchError", "GPUUnavailableError", "check_same_device", "device_of",
-           "get_array_module", "gpu_module", "host_rng", "is_array", "manual_seed", "module_for",
-           "set_gpu_module", "to_device", "validate_device"]
+           "get_array_module", "gpu_module", "gpu_submodule", "host_rng", "is_array",
+           "manual_seed", "module_for", "set_gpu_module", "to_device", "validate_device"]
 
 DEVICES = ("cpu", "gpu")
 
@@ -44,6 +46,11 @@ def _find_cupy():
         return None, f"CuPy found no usable CUDA device: {error}"
     if count == 0:
         return None, "CuPy found no CUDA device on this machine"
+    try:  # a device is not enough: allocate, run a kernel and a matmul, read back
+        float(((cupy.arange(4, dtype=cupy.float32) * 2) @ cupy.ones(4, cupy.float32)).get())
+    except Exception as error:
+        return None, (f"CuPy cannot compute on its device ({type(error).__name__}: {error}); "
+                      "`pip install 'minigrad[gpu]'` installs CUDA's runtime libraries with it")
     return cupy, None
 
 
@@ -55,6 +62,11 @@ def gpu_module():
     if _gpu is None:
         raise GPUUnavailableError(f"the GPU is unavailable: {_gpu_reason}")
     return _gpu
+
+
+def gpu_submodule(name):
+    """``cupy.<name>``, imported: CuPy loads some parts (``cuda.nccl``) only on request."""
+    return importlib.import_module(f"{gpu_module().__name__}.{name}")
 
 
 def validate_device(device):
@@ -72,16 +84,23 @@ def module_for(device):
     return np if validate_device(device) == "cpu" else gpu_module()
 
 
+def _is_cupy_array(obj):
+    """A CuPy array, recognised by its type even before the GPU was asked for."""
+    if _gpu is None and type(obj).__module__.split(".")[0] == "cupy":
+        gpu_module()  # CuPy made it, so CuPy imports: take it as the GPU module now
+    return _gpu is not None and isinstance(obj, _gpu.ndarray)
+
+
 def is_array(obj):
     """True for a NumPy array or an array of the GPU module."""
-    return isinstance(obj, np.ndarray) or (_gpu is not None and isinstance(obj, _gpu.ndarray))
+    return isinstance(obj, np.ndarray) or _is_cupy_array(obj)
 
 
 def get_array_module(array):
     """The array module ``array`` belongs to (numpy or the GPU module)."""
     if isinstance(array, (np.ndarray, np.generic)):
         return np
-    if _gpu is not None and isinstance(array, _gpu.ndarray):
+    if _is_cupy_array(array):
         return _gpu
     raise TypeError(f"expected a NumPy or CuPy array, got {type(array).__name__}")
 

@@ -128,6 +128,25 @@ def _stopping_every_rank(previous_hook):
     return hook
 
 
+NCCL_PACKAGE = "nvidia-nccl-cu12"  # NCCL's library for CUDA 12, as CuPy finds it
+
+
+def _nccl():
+    """CuPy's NCCL bindings, imported explicitly (``cupy.cuda`` has no ``nccl`` until
+    then), or DistributedError saying what to install."""
+    nccl = getattr(backend.gpu_module().cuda, "nccl", None)
+    if nccl is None:
+        try:
+            nccl = backend.gpu_submodule("cuda.nccl")
+        except ImportError as error:
+            raise DistributedError(f"NCCL is unavailable to CuPy ({error}); install it with "
+                                   f"`pip install {NCCL_PACKAGE}`") from None
+    if not getattr(nccl, "available", True):
+        raise DistributedError(f"CuPy finds no NCCL library; install it with "
+                               f"`pip install {NCCL_PACKAGE}`")
+    return nccl
+
+
 def _open_nccl():
     """Use GPU number local_rank() and join the NCCL communicator; rank 0 makes
     its id and MPI carries it to the others."""
@@ -138,7 +157,7 @@ def _open_nccl():
             f"rank {_world.rank} is process {_world.local_rank + 1} on its machine, which has "
             f"{count} GPU(s): start at most {count} ranks per machine with device 'gpu'")
     gpu.cuda.Device(_world.local_rank).use()
-    nccl = gpu.cuda.nccl
+    nccl = _nccl()
     unique_id = b""
     if _world.rank == 0:
         unique_id = np.asarray(nccl.get_unique_id(), dtype=np.int16).tobytes()
@@ -255,7 +274,7 @@ def _sum_on_gpus(buffer, what):
         raise DistributedError(f"{what}: the gradients are on the GPU but init() was called "
                                "without device='gpu'")
     gpu = backend.gpu_module()
-    nccl = gpu.cuda.nccl
+    nccl = _nccl()
     kinds = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
     if buffer.dtype.name not in kinds:
         raise DistributedError(f"{what}: NCCL sums float32 or float64, got {buffer.dtype}")

@@ -15,12 +15,6 @@ from minigrad.tensor_methods import TorchMethods
 __all__ = ["Tensor", "ToDevice"]
 
 
-def _default_dtype(data):
-    """PyTorch's inference: bools stay bool, integers int64, other numbers float32."""
-    kind = np.asarray(data).dtype.kind
-    return {"b": np.bool_, "i": np.int64, "u": np.int64}.get(kind, np.float32)
-
-
 class Tensor(TorchMethods):
     """An array (``data``, NumPy or CuPy) plus ``grad`` (a raw array of its shape, None
     until backward reaches it), ``requires_grad`` and ``grad_fn``, the op that made it.
@@ -36,9 +30,9 @@ class Tensor(TorchMethods):
             data = data.data
         if isinstance(data, np.generic):  # a NumPy scalar (NumPy reductions make them)
             data = np.asarray(data)
-        elif not backend.is_array(data):   # Python numbers and lists, inferred as PyTorch
-            dtype = dtype or _default_dtype(data)
+        elif not backend.is_array(data):  # Python data: bools bool, ints int64, else float32
             data = np.asarray(data)
+            dtype = dtype or {"b": np.bool_, "i": np.int64}.get(data.dtype.kind, np.float32)
         dtype = data.dtype if dtype is None else np.dtype(getattr(dtype, "numpy", dtype))
         if data.dtype != dtype:
             data = data.astype(dtype)

@@ -391,3 +391,78 @@ def test_keeping_freed_memory_changes_no_value():
         assert done.returncode == 0, done.stderr
         digests.append(done.stdout.strip())
     assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+# ----- the GPU's first contact (issue 24), without a GPU ------------------------------------
+
+class CupyLikeArray:
+    """An array whose type says it is CuPy's, NumPy inside (for the tests below)."""
+
+    def __init__(self, values):
+        self.values = np.asarray(values)
+
+    def __mul__(self, factor):
+        return CupyLikeArray(self.values * factor)
+
+    def __matmul__(self, other):
+        return CupyLikeArray(self.values @ other.values)
+
+    def get(self):
+        return self.values
+
+
+CupyLikeArray.__module__ = "cupy._core.core"
+
+
+def cupy_like(count=1, broken_kernels=False):
+    """A module named cupy with ``count`` devices, whose kernels fail if ``broken_kernels``."""
+    import types
+    module = types.ModuleType("cupy")
+    module.ndarray, module.float32 = CupyLikeArray, np.float32
+
+    def make(values):
+        if broken_kernels:
+            raise RuntimeError("CUDA_ERROR_FILE_NOT_FOUND: libnvrtc.so.12 not found")
+        return CupyLikeArray(values)
+    module.arange = lambda n, dtype: make(np.arange(n, dtype=dtype))
+    module.ones = lambda n, dtype: make(np.ones(n, dtype=dtype))
+    module.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: count))
+    return module
+
+
+@pytest.fixture
+def no_gpu_module_yet(monkeypatch):
+    """As in a fresh process: no GPU module asked for; restores the suite's afterwards."""
+    previous = backend.gpu_module()
+    backend.set_gpu_module(None)
+    yield monkeypatch
+    backend.set_gpu_module(previous)
+
+
+def test_a_gpu_that_cannot_compute_is_unavailable_with_the_install_line(no_gpu_module_yet):
+    no_gpu_module_yet.setitem(sys.modules, "cupy", cupy_like(count=1, broken_kernels=True))
+    with pytest.raises(GPUUnavailableError, match=r"cannot compute on its device .*libnvrtc.*"
+                                                  r"pip install 'minigrad\[gpu\]'"):
+        backend.gpu_module()
+
+
+def test_a_cupy_array_is_recognised_before_the_gpu_was_asked_for(no_gpu_module_yet):
+    no_gpu_module_yet.setitem(sys.modules, "cupy", cupy_like())
+    array = CupyLikeArray([1.0, 2.0])
+    assert backend.is_array(array)  # before: taken for host data, a TypeError later
+    assert backend.get_array_module(array) is sys.modules["cupy"]
+
+
+def test_nccl_is_imported_explicitly_and_its_absence_named(monkeypatch):
+    import types
+    from minigrad import distributed
+    gpu = types.SimpleNamespace(__name__="cupy", cuda=types.SimpleNamespace())  # no nccl yet
+    monkeypatch.setattr(backend, "gpu_module", lambda: gpu)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", None)  # `import cupy.cuda.nccl` fails
+    with pytest.raises(distributed.DistributedError, match="pip install nvidia-nccl-cu12"):
+        distributed._nccl()
+    nccl = types.SimpleNamespace(available=True)
+    monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", nccl)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", types.ModuleType("cupy.cuda"))
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
+    assert distributed._nccl() is nccl
