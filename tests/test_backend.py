@@ -455,6 +455,7 @@ def test_a_cupy_array_is_recognised_before_the_gpu_was_asked_for(no_gpu_module_y
 
 def test_nccl_is_imported_explicitly_and_its_absence_named(monkeypatch):
     import types
+
     from minigrad import distributed
     gpu = types.SimpleNamespace(__name__="cupy", cuda=types.SimpleNamespace())  # no nccl yet
     monkeypatch.setattr(backend, "gpu_module", lambda: gpu)
