@@ -1,9 +1,12 @@
-"""The documents in docs/ cannot drift from the code.
+"""The documents in docs/ (and the README) cannot drift from the code.
 
-Every ```python block of a docs/*.md file runs here, the blocks of one file in
-order and sharing their names, like one script; every picture a document shows
-exists, and the derivation's figures are the ones docs/make_figures.py draws.
+Every ```python block of a docs/*.md file and of README.md runs here, the blocks of
+one file in order and sharing their names, like one script; a ```pycon block (an
+interactive session) runs as a doctest in the same names, its output checked; every
+picture a document shows exists, and the derivation's figures are the ones
+docs/make_figures.py draws.
 """
+import doctest
 import re
 import runpy
 from pathlib import Path
@@ -11,12 +14,18 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+BLOCK = re.compile(r"^```(python|pycon)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 PICTURE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 DOCUMENTS = sorted(DOCS.glob("*.md"))
 
 
-def code_blocks(document):
+def code_blocks(document, kind="python"):
+    return [body for found, body in BLOCK.findall(document.read_text(encoding="utf-8"))
+            if found == kind]
+
+
+def all_blocks(document):
+    """(kind, body) of every python and pycon block, in order."""
     return BLOCK.findall(document.read_text(encoding="utf-8"))
 
 
@@ -25,14 +34,21 @@ def test_the_derivation_is_here_with_its_code():
     assert len(code_blocks(DOCS / "derivation.md")) >= 8
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+@pytest.mark.parametrize("document", DOCUMENTS + [DOCS.parent / "README.md"],
+                         ids=lambda path: path.name)
 def test_every_code_block_runs(document):
     namespace = {"__name__": f"docs.{document.stem}"}
-    for number, block in enumerate(code_blocks(document), start=1):
+    for number, (kind, block) in enumerate(all_blocks(document), start=1):
+        name = f"{document.name}, block {number}"
+        if kind == "pycon":
+            test = doctest.DocTestParser().get_doctest(block, namespace, name, name, 0)
+            failures = doctest.DocTestRunner(verbose=False).run(test, out=lambda text: None)
+            assert failures.failed == 0, f"{name}: the session's output differs\n{block}"
+            continue
         try:
-            exec(compile(block, f"{document.name}, block {number}", "exec"), namespace)
+            exec(compile(block, name, "exec"), namespace)
         except Exception as error:
-            pytest.fail(f"{document.name}, code block {number} failed: {error!r}\n{block}")
+            pytest.fail(f"{name} failed: {error!r}\n{block}")
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)

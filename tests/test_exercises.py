@@ -337,11 +337,9 @@ class Convolution(conv.Convolution):
 
 
 def readme_sessions():
-    """(command, output) of every ``$ python -m minigrad.exercises ...`` block of the
-    README's section "Learning backprop with minigrad"."""
-    text = (REPOSITORY / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Learning backprop with minigrad"):]
-    section = section[:section.index("\n## ", 1)]
+    """(command, output) of every ``$ python -m minigrad.exercises ...`` block of
+    docs/learning.md, where the README's way in leads."""
+    section = (REPOSITORY / "docs" / "learning.md").read_text(encoding="utf-8")
     return re.findall(r"^```\n\$ python -m minigrad\.exercises(.*?)\n(.*?)^```$", section,
                       re.MULTILINE | re.DOTALL)
 
