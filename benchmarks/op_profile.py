@@ -20,7 +20,6 @@ from common import reexec_without_blas_overrides
 reexec_without_blas_overrides(sys.argv)
 
 import numpy as np  # noqa: E402
-
 from step import make_batches, minigrad_stepper, parse_setting, torch_stepper  # noqa: E402
 
 DEFAULT_SETTINGS = ["fixed-b128-28", "varres-b16-64"]
