@@ -31,19 +31,25 @@ def subclasses(cls):
         yield from subclasses(sub)
 
 
-def profile_minigrad(network, batches, steps):
-    """({(op, pass): ms per step}, ms per step unwrapped)."""
-    from minigrad.autograd import Function
-    step, data, _ = minigrad_stepper(network, batches, "cpu")
-    for _ in range(5):
+def median_step_ms(step, data, steps, warmup=5):
+    """Warm up, then the median milliseconds of a step over every batch of ``data``."""
+    for _ in range(warmup):
         for x, y in data:
             step(x, y)
-    plain = []
+    times = []
     for _ in range(steps):
         start = time.perf_counter()
         for x, y in data:
             step(x, y)
-        plain.append(time.perf_counter() - start)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def profile_minigrad(network, batches, steps):
+    """({"Op pass": ms per step}, ms per step unwrapped)."""
+    from minigrad.autograd import Function
+    step, data, _ = minigrad_stepper(network, batches, "cpu")
+    step_ms = median_step_ms(step, data, steps)
     totals = defaultdict(float)
 
     def timed(cls, name, method):
@@ -62,28 +68,20 @@ def profile_minigrad(network, batches, steps):
         for x, y in data:
             step(x, y)
     ops = {f"{op} {name}": 1000 * seconds / steps for (op, name), seconds in totals.items()}
-    return ops, 1000 * float(np.median(plain))
+    return ops, step_ms
 
 
 def profile_torch(network, batches, steps):
     import torch
     from torch.profiler import ProfilerActivity, profile
     step, data, _ = torch_stepper(torch, network, batches, "cpu")
-    for _ in range(5):
-        for x, y in data:
-            step(x, y)
-    plain = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        for x, y in data:
-            step(x, y)
-        plain.append(time.perf_counter() - start)
+    step_ms = median_step_ms(step, data, steps)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             for x, y in data:
                 step(x, y)
     ops = {event.key: event.self_cpu_time_total / 1000 / steps for event in prof.key_averages()}
-    return ops, 1000 * float(np.median(plain))
+    return ops, step_ms
 
 
 def worker(framework, setting, steps):
