@@ -418,3 +418,17 @@ def test_save_refuses_a_module_naming_state_dict(tmp_path):
         minigrad.save(minigrad.nn.Linear(2, 2), tmp_path / "m.npz")
     minigrad.save(minigrad.nn.Linear(2, 2).state_dict(), tmp_path / "m.pth")
     assert set(minigrad.load(tmp_path / "m.pth", weights_only=True)) == {"weight", "bias"}
+
+
+def test_requires_grad_switches_a_leaf_and_load_state_dict_takes_strict_false():
+    x = minigrad.zeros(3)
+    assert x.requires_grad_() is x and x.requires_grad
+    with pytest.raises(RuntimeError, match="floating-point"):
+        minigrad.zeros(3, dtype=minigrad.int64).requires_grad_()
+    layer = minigrad.nn.Linear(2, 2)
+    state = {"weight": np.ones((2, 2), np.float32), "extra": np.zeros(1)}
+    with pytest.raises(ValueError, match="missing 'bias'; unexpected 'extra'"):
+        layer.load_state_dict(state)
+    layer.load_state_dict(state, strict=False)  # as torch: the names that fit load
+    assert layer.weight.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert minigrad.cuda.device_count() >= int(minigrad.cuda.is_available())
