@@ -97,8 +97,8 @@ def training_batches(dataset, config, epoch):
     """The batches of training epoch ``epoch``: its shuffle and augmentation come
     from generators derived from (--seed, epoch) alone, so a resumed run repeats
     an uninterrupted one. Under --distributed, every process receives the same
-    global batches of --batch-size images per process (train_one_epoch takes
-    this process's part), so N processes see the images of one process with N
+    global batches of --batch-size images per process (the loop takes this
+    process's part, distributed.my_batches), so N processes see the images of one process with N
     times the batch."""
     shuffle_rng = np.random.default_rng([config.seed, epoch, 0])
     augment_rng = np.random.default_rng([config.seed, epoch, 1]) if config.augment else None

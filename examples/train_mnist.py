@@ -16,7 +16,7 @@ every epoch, checkpoint.npz; Ctrl-C keeps the last epoch's checkpoint, and
 traceback (exit code 2 before training starts, 1 after); docs/errors.md
 lists every case. The command line is read in mnist_settings.py, the run
 directory written in run_folder.py, and the data prepared in mnist_data.py;
-the training itself is minigrad's train_one_epoch and evaluate, as below.
+the training loop itself is train_epoch below, a screen long.
 
 Reproducibility: the weights are initialised from --seed; epoch e shuffles
 (and augments) with generators derived from (seed, e) alone, and a resumed
@@ -37,10 +37,11 @@ from mnist_settings import UsageError, parse_config
 
 import minigrad
 from minigrad import GPUUnavailableError, distributed, models, optim
+from minigrad import functional as F
 from minigrad.checkpoint import load_meta
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
-from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
+from minigrad.training import ExponentialMovingAverage, LossLog, NonFiniteLoss, evaluate
 
 WARMUP_FRACTION = 0.03  # of the one-cycle schedule's steps spent rising to the peak
 # A network that guesses uniformly among 10 classes has a loss of ln 10 = 2.3; a
@@ -97,16 +98,36 @@ def evaluate_groups(model, groups, dataset, config):
             "accuracy_by_group": {key: result["accuracy"] for key, result in results.items()}}
 
 
+def train_epoch(model, optimizer, scheduler, average, batches, config, report=None,
+                loss_limit=LOSS_LIMIT):
+    """One epoch, step by step; returns the mean training loss per image. This is the
+    training loop: an option that changes a step shows here (and in the parser)."""
+    model.train()
+    losses = LossLog(optimizer, config.log_every, loss_limit, report)
+    for batch in distributed.my_batches(batches):  # this process's part (alone: all of it)
+        logits = model(batch.images.to(config.device))
+        loss = F.cross_entropy(logits, batch.labels, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        distributed.all_reduce_gradients(model, batch.share)  # alone: nothing to do
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if average is not None:
+            average.update(model)
+        losses.add(loss, batch)  # read back (one device sync) every --log-every steps
+    return losses.mean()
+
+
 def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, config, metrics):
     """Epoch ``epoch`` (0-based): train, validate, record in ``metrics``; returns the
     line that reports it."""
     start = time.perf_counter()
     images = mnist_data.count_images(dataset.train)
     with Progress(images, f"epoch {epoch + 1}/{config.epochs}") as progress:
-        train_loss = train_one_epoch(model, optimizer,
-                                     mnist_data.training_batches(dataset, config, epoch),
-                                     scheduler, config.device, config.log_every, progress.log,
-                                     LOSS_LIMIT, config.label_smoothing, average)
+        batches = mnist_data.training_batches(dataset, config, epoch)
+        train_loss = train_epoch(model, optimizer, scheduler, average, batches, config,
+                                 progress.log)
     train_seconds = time.perf_counter() - start
     with weights_to_evaluate(model, average):
         val = evaluate_groups(model, dataset.val, dataset, config)
@@ -124,9 +145,13 @@ def main(argv=None):
     """Run the command line ``argv``; returns the exit code. The run folder is locked
     for this process while the command runs."""
     try:
-        return run_command(argv)
-    finally:
+        try:
+            return run_command(argv)
+        finally:
+            run_folder.release_locks()
+    except KeyboardInterrupt:  # a Ctrl-C between the command's own handlers, as it ends
         run_folder.release_locks()
+        return report("interrupted as the command ended; every file it wrote is complete", 130)
 
 
 def run_command(argv):
@@ -332,7 +357,7 @@ class Progress:
                                 dynamic_ncols=True)
 
     def log(self, step, done, loss):
-        """train_one_epoch's report: ``step`` steps and ``done`` images so far, ``loss``
+        """LossLog's report: ``step`` steps and ``done`` images so far, ``loss``
         the mean loss since the last report."""
         self.points.append((step, loss))
         if self.bar is not None:

@@ -39,9 +39,9 @@ import numpy as np
 from minigrad import backend
 
 __all__ = [
-    "BatchPart", "DistributedError", "INSTALL", "all_reduce_gradients", "batch_part",
-    "broadcast_parameters", "init", "is_main", "local_rank", "rank", "sum_over_ranks",
-    "world_size",
+    "BatchPart", "DistributedError", "INSTALL", "MyBatch", "all_reduce_gradients", "batch_part",
+    "broadcast_parameters", "init", "is_main", "local_rank", "my_batches", "rank",
+    "sum_over_ranks", "world_size",
 ]
 
 INSTALL = "pip install 'minigrad[distributed]'"
@@ -55,6 +55,10 @@ class DistributedError(RuntimeError):
 BatchPart = namedtuple("BatchPart", ["rows", "share"])
 BatchPart.__doc__ = """This rank's part of a global batch: ``rows`` (a slice of the
 batch) and ``share`` = s_r, the fraction of the batch's loss these rows carry."""
+
+MyBatch = namedtuple("MyBatch", ["images", "labels", "share", "count"])
+MyBatch.__doc__ = """This process's part of a global batch: its ``images`` and ``labels``,
+the ``share`` of the batch's loss they carry, and the ``count`` of the whole batch."""
 
 # The job this process belongs to; before init(), a world of one.
 _world = SimpleNamespace(mpi=None, comm=None, rank=0, size=1, local_rank=0, timeout=60.0,
@@ -167,6 +171,15 @@ def _open_nccl():
 
 
 # ------------------------------------------------------------- the batches ---
+
+def my_batches(batches):
+    """This process's part of each global batch ``(images, labels)`` of ``batches``, as
+    a MyBatch: a training loop takes these and needs to know nothing of the ranks
+    (on its own, a process takes every batch whole, with share 1)."""
+    for images, labels in batches:
+        part = batch_part(len(labels))
+        yield MyBatch(images[part.rows], labels[part.rows], part.share, len(labels))
+
 
 def batch_part(count, part=None, parts=None):
     """This rank's part of a global batch of ``count`` images: a BatchPart.

@@ -1,15 +1,13 @@
-"""The training loop and the evaluation of a classifier, as a PyTorch user writes them.
+"""What a training loop calls besides the step itself: the loss log (read back from the
+device once per interval, checked for NaN and explosions), the evaluation of a
+classifier, and a moving average of the weights. The loop is the user's own
+(examples/train_mnist.py has one, a screen long).
 
 ``batches`` is any iterable of ``(x, labels)``: ``x`` a Tensor of inputs,
 ``labels`` integer class labels (a host NumPy array; ``cross_entropy``
 checks them there). Losses and counts are summed on the device and read
 back once per logging interval (training) or once per call (evaluation):
 on a GPU every read-back waits for the device.
-
-Under :mod:`minigrad.distributed` (after ``distributed.init()``), every
-process receives the same global batches, trains on its part of each and
-averages the gradients with the others before the step; on its own, a
-process takes every batch whole and those calls do nothing.
 """
 import contextlib
 import math
@@ -19,76 +17,58 @@ from minigrad import functional as F
 from minigrad.autograd import no_grad
 from minigrad.backend import get_array_module
 
-__all__ = ["ExponentialMovingAverage", "NonFiniteLoss", "evaluate", "train_one_epoch"]
+__all__ = ["ExponentialMovingAverage", "LossLog", "NonFiniteLoss", "evaluate"]
 
 
 class NonFiniteLoss(ArithmeticError):
     """The training loss became NaN or infinite, or exploded past a limit."""
 
 
-def train_one_epoch(model, optimizer, batches, scheduler, device, log_every=50, log=None,
-                    loss_limit=None, label_smoothing=0.0, average=None):
-    """One pass over ``batches``: per batch, x moves to ``device``, then forward,
-    cross-entropy loss (with ``label_smoothing``), backward, ``optimizer.step()``,
-    ``scheduler.step()`` (``scheduler`` may be None) and ``average.update(model)``
-    (an :class:`ExponentialMovingAverage`, or None). Returns the mean loss per example.
+class LossLog:
+    """The training loss of an epoch. ``add(loss, batch)`` after each step sums the loss
+    on the device (weighted by the images it stands for, ``batch.share · batch.count``);
+    every ``log_every`` steps the sum comes back to the host, summed over the processes
+    when distributed: a NaN or infinite loss, or a mean over the interval above
+    ``loss_limit`` (None: no limit), raises :class:`NonFiniteLoss` naming the steps, and
+    ``report(step, images so far, mean loss of the interval)`` is called. ``mean()``
+    reads back the rest and returns the mean loss per image of the epoch."""
 
-    Every ``log_every`` steps and after the last one, the loss summed since the
-    previous read-back comes back to the host: a NaN or infinite loss, or a
-    mean loss over the interval above ``loss_limit`` (None: no limit), raises
-    :class:`NonFiniteLoss`, and ``log(step, examples, loss)`` is called with the
-    steps and examples done so far and the mean loss of the interval.
-    """
-    model.train()
-    total, examples = 0.0, 0                 # read back so far (host)
-    pending, pending_examples = 0.0, 0       # summed since (on the device)
-    step = 0
-    for step, (x, labels) in enumerate(batches, start=1):
-        part = distributed.batch_part(len(labels))  # the whole batch in one process
-        loss = F.cross_entropy(model(x[part.rows].to(device)), labels[part.rows],
-                               label_smoothing=label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
-        distributed.all_reduce_gradients(model, part.share)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if average is not None:
-            average.update(model)
-        pending = pending + loss.data * (part.share * len(labels))
-        pending_examples += len(labels)
-        if step % log_every == 0:
-            interval = read_back(pending, pending_examples, (step - log_every + 1, step),
-                                 optimizer, loss_limit)
-            total, examples = total + interval, examples + pending_examples
-            if log is not None:
-                log(step, examples, interval / pending_examples)
-            pending, pending_examples = 0.0, 0
-    if pending_examples:
-        interval = read_back(pending, pending_examples, (step - step % log_every + 1, step),
-                             optimizer, loss_limit)
-        total, examples = total + interval, examples + pending_examples
-        if log is not None:
-            log(step, examples, interval / pending_examples)
-    if not examples:
-        raise ValueError("train_one_epoch: batches yielded nothing")
-    return total / examples
+    def __init__(self, optimizer, log_every=50, loss_limit=None, report=None):
+        self.optimizer, self.log_every, self.loss_limit = optimizer, log_every, loss_limit
+        self.report = report
+        self.step = self.images = 0
+        self.total = 0.0                         # read back so far (host)
+        self.pending, self.pending_images = 0.0, 0  # summed since (on the device)
 
+    def add(self, loss, batch):
+        self.step += 1
+        self.pending = self.pending + loss.data * (batch.share * batch.count)
+        self.pending_images += batch.count
+        if self.step % self.log_every == 0:
+            self.read_back()
 
-def read_back(loss_sum, count, steps, optimizer, loss_limit=None):
-    """``loss_sum`` of the ``count`` examples of ``steps`` (first, last) as a host
-    float (one device sync), summed over the processes when distributed;
-    NonFiniteLoss if it is NaN or infinite, or if its mean exceeds ``loss_limit``."""
-    value = distributed.sum_over_ranks(loss_sum.item())
-    first, last = steps
-    where = f"step {last}" if first == last else f"steps {first}-{last}"
-    lr = f"learning rate {optimizer.param_groups[0]['lr']:.3g}"
-    if not math.isfinite(value):
-        raise NonFiniteLoss(f"the training loss became non-finite ({value}) in {where} ({lr})")
-    if loss_limit is not None and value / count > loss_limit:
-        raise NonFiniteLoss(f"the training loss exploded: its mean over {where} is "
-                            f"{value / count:.3g}, above the limit of {loss_limit:.3g} ({lr})")
-    return value
+    def read_back(self):
+        value = distributed.sum_over_ranks(self.pending.item())
+        first, last = self.step - (self.step - 1) % self.log_every, self.step
+        where = f"step {last}" if first == last else f"steps {first}-{last}"
+        lr = f"learning rate {self.optimizer.param_groups[0]['lr']:.3g}"
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"the training loss became non-finite ({value}) in {where} ({lr})")
+        mean = value / self.pending_images
+        if self.loss_limit is not None and mean > self.loss_limit:
+            raise NonFiniteLoss(f"the training loss exploded: its mean over {where} is "
+                                f"{mean:.3g}, above the limit of {self.loss_limit:.3g} ({lr})")
+        self.total, self.images = self.total + value, self.images + self.pending_images
+        if self.report is not None:
+            self.report(self.step, self.images, mean)
+        self.pending, self.pending_images = 0.0, 0
+
+    def mean(self):
+        if self.pending_images:
+            self.read_back()
+        if not self.images:
+            raise ValueError("LossLog: no step was logged (the batches yielded nothing)")
+        return self.total / self.images
 
 
 def evaluate(model, batches):

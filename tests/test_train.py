@@ -1,17 +1,21 @@
 """examples/train_mnist.py, the program users run, end to end on the real data,
-and minigrad.training (train_one_epoch, evaluate) on its own.
+and its training loop (train_mnist.train_epoch, with minigrad.training's LossLog and
+evaluate) in this process.
 
 The command line runs as a subprocess, as a user runs it, on a few hundred
 real images (MINIGRAD_DATA). Without the data those tests are skipped,
 unless the environment variable CI is set: then they fail.
 """
+import importlib
 import importlib.util
 import json
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,7 +26,7 @@ import minigrad
 from minigrad import backend, models, nn, optim
 from minigrad.checkpoint import load, load_meta
 from minigrad.optim.lr_scheduler import StepLR
-from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate, train_one_epoch
+from minigrad.training import ExponentialMovingAverage, NonFiniteLoss, evaluate
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 QUICK = ["--epochs", "1", "--eval-limit", "500"]
@@ -268,7 +272,7 @@ def test_experiments_write_one_table_and_one_figure(data_dir, tmp_path):
     assert read_metrics(out / "fixed-lr0.001-bs16-augment")["args"]["augment"] is True
 
 
-# --------------------------------------------- train_one_epoch and evaluate ---
+# ------------------------------------------- the training loop and evaluate ---
 
 def toy_problem(device, count=40, seed=0):
     """A linearly separable 3-class problem as (x, labels) batches of 8."""
@@ -284,8 +288,24 @@ def toy_model(device):
     return nn.Sequential(nn.Linear(4, 3)).to(device)
 
 
+def the_loop():
+    """examples/train_mnist.py's train_epoch, imported as the command does."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        return importlib.import_module("train_mnist").train_epoch
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+
+
+def train_epoch(model, optimizer, batches, scheduler=None, device="cpu", log_every=50, log=None,
+                loss_limit=None, label_smoothing=0.0, average=None):
+    """The command's loop with these options (as --device, --log-every, --label-smoothing)."""
+    config = SimpleNamespace(device=device, log_every=log_every, label_smoothing=label_smoothing)
+    return the_loop()(model, optimizer, scheduler, average, batches, config, log, loss_limit)
+
+
 @pytest.mark.parametrize("device", DEVICES)
-def test_train_one_epoch_is_the_plain_loop_with_logging_every_n_steps(device):
+def test_the_loop_is_the_plain_loop_with_logging_every_n_steps(device):
     """The same weights as the loop written out, the scheduler stepped once per
     batch, the mean loss returned and logged per interval of 2 steps."""
     batches = toy_problem(device)
@@ -293,8 +313,8 @@ def test_train_one_epoch_is_the_plain_loop_with_logging_every_n_steps(device):
     optimizer = optim.SGD(model.parameters(), lr=0.5)
     scheduler = StepLR(optimizer, step_size=2, gamma=0.5)
     logged = []
-    mean = train_one_epoch(model, optimizer, batches, scheduler, device, log_every=2,
-                           log=lambda *point: logged.append(point))
+    mean = train_epoch(model, optimizer, batches, scheduler, device, log_every=2,
+                       log=lambda *point: logged.append(point))
     reference_optimizer = optim.SGD(reference.parameters(), lr=0.5)
     losses = []
     for step, (x, labels) in enumerate(batches):
@@ -313,37 +333,37 @@ def test_train_one_epoch_is_the_plain_loop_with_logging_every_n_steps(device):
     assert [loss for _, _, loss in logged] == pytest.approx(expected, rel=1e-5)
 
 
-def test_train_one_epoch_moves_each_batch_to_the_device():
+def test_the_loop_moves_each_batch_to_the_device():
     model = toy_model("gpu")
-    train_one_epoch(model, optim.Adam(model.parameters()), toy_problem("cpu"), None, "gpu")
+    train_epoch(model, optim.Adam(model.parameters()), toy_problem("cpu"), None, "gpu")
     assert all(backend.device_of(p.grad) == "gpu" for p in model.parameters())
 
 
-def test_train_one_epoch_stops_at_a_non_finite_loss_naming_the_steps():
+def test_the_loop_stops_at_a_non_finite_loss_naming_the_steps():
     model = toy_model("cpu")
     optimizer = optim.SGD(model.parameters(), lr=3e38)
     with pytest.raises(NonFiniteLoss, match=r"non-finite \((nan|inf)\) in steps [0-9]+-[0-9]+ "
                                             r"\(learning rate 3e\+38\)"):
-        train_one_epoch(model, optimizer, toy_problem("cpu", count=400) * 3, None, "cpu",
+        train_epoch(model, optimizer, toy_problem("cpu", count=400) * 3, None, "cpu",
                         log_every=3)
 
 
-def test_train_one_epoch_stops_when_the_mean_loss_of_an_interval_exceeds_the_limit():
+def test_the_loop_stops_when_the_mean_loss_of_an_interval_exceeds_the_limit():
     """The limit applies to the mean loss of each logged interval (not its sum)."""
     logged = []
     model = toy_model("cpu")
-    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+    train_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
                     "cpu", log_every=2, log=lambda *point: logged.append(point[2]))
     highest = max(logged)
     model = toy_model("cpu")
-    train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+    train_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
                     "cpu", log_every=2, loss_limit=highest * 1.0001)  # the sums are larger
     model = toy_model("cpu")
     first = logged[0] * 0.9999
     with pytest.raises(NonFiniteLoss, match=rf"exploded: its mean over steps 1-2 is "
                                             rf"{logged[0]:.3g}, above the limit of {first:.3g} "
                                             r"\(learning rate 0.1\)"):
-        train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
+        train_epoch(model, optim.SGD(model.parameters(), lr=0.1), toy_problem("cpu"), None,
                         "cpu", log_every=2, loss_limit=first)
 
 
@@ -365,22 +385,22 @@ def test_evaluate_gives_mean_loss_and_accuracy_without_a_graph(device):
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_evaluate_and_train_one_epoch_refuse_empty_batches():
+def test_evaluate_and_the_loop_refuse_empty_batches():
     model = toy_model("cpu")
     with pytest.raises(ValueError, match="evaluate: batches yielded nothing"):
         evaluate(model, [])
-    with pytest.raises(ValueError, match="train_one_epoch: batches yielded nothing"):
-        train_one_epoch(model, optim.SGD(model.parameters(), lr=0.1), [], None, "cpu")
+    with pytest.raises(ValueError, match="LossLog: no step was logged"):
+        train_epoch(model, optim.SGD(model.parameters(), lr=0.1), [], None, "cpu")
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_train_one_epoch_smooths_labels_and_updates_the_average_after_each_step(device):
+def test_the_loop_smooths_labels_and_updates_the_average_after_each_step(device):
     """label_smoothing goes to cross_entropy; the average follows each step's weights."""
     batches = toy_problem(device)
     model, reference = toy_model(device), toy_model(device)
     optimizer = optim.AdamW(model.parameters(), lr=0.1)
     average = ExponentialMovingAverage(model, 0.5)
-    train_one_epoch(model, optimizer, batches, None, device, label_smoothing=0.2,
+    train_epoch(model, optimizer, batches, None, device, label_smoothing=0.2,
                     average=average)
     reference_optimizer = optim.AdamW(reference.parameters(), lr=0.1)
     expected = {name: host(p) for name, p in reference.named_parameters()}
