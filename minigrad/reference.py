@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from minigrad.checks import pair
-from minigrad.ops.window import window
+from minigrad.ops.window import make_window
 
 __all__ = ["adaptive_pool2d_naive", "avg_pool2d_naive", "conv2d_naive", "fold_naive",
            "max_pool2d_naive", "unfold_naive"]
@@ -52,9 +52,9 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
     """
     n_images, _, height, width = x.shape
     out_channels, group_channels, kh, kw = weight.shape
-    win = window("conv2d_naive", (height, width), (kh, kw), stride, padding, dilation)
-    (sh, sw), (dh, dw), (oh, ow) = win.stride, win.dilation, win.out_size
-    xpad = _zero_pad(x, win.padding)
+    window = make_window("conv2d_naive", (height, width), (kh, kw), stride, padding, dilation)
+    (sh, sw), (dh, dw), (oh, ow) = window.stride, window.dilation, window.out_size
+    xpad = _zero_pad(x, window.padding)
     outputs_per_group = out_channels // groups
 
     y = np.zeros((n_images, out_channels, oh, ow), dtype=x.dtype)
@@ -86,9 +86,9 @@ def unfold_naive(x, kernel_size, dilation=1, padding=0, stride=1):
     kernel: conv2d(x, w) = (w as (O, C·KH·KW)) @ cols, reshaped to (N, O, OH, OW).
     """
     n_images, channels, height, width = x.shape
-    win = window("unfold_naive", (height, width), kernel_size, stride, padding, dilation)
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
-    xpad = _zero_pad(x, win.padding)
+    window = make_window("unfold_naive", (height, width), kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window.kernel, window.stride, window.dilation, window.out_size
+    xpad = _zero_pad(x, window.padding)
 
     cols = np.zeros((n_images, channels * kh * kw, oh * ow), dtype=x.dtype)
     for n in range(n_images):
@@ -112,9 +112,9 @@ def fold_naive(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     padding is cut off at the end: (H, W) = ``output_size``.
     """
     height, width = pair(output_size, "output_size", "fold_naive")
-    win = window("fold_naive", (height, width), kernel_size, stride, padding, dilation)
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
-    (ph, pw), n_images = win.padding, cols.shape[0]
+    window = make_window("fold_naive", (height, width), kernel_size, stride, padding, dilation)
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window.kernel, window.stride, window.dilation, window.out_size
+    (ph, pw), n_images = window.padding, cols.shape[0]
     channels = cols.shape[1] // (kh * kw)
 
     xpad = np.zeros((n_images, channels, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)

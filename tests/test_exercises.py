@@ -125,10 +125,10 @@ class NegativeLogLikelihoodIgnoringGradOut(NegativeLogLikelihood):
 class MaxPoolLastMax(MaxPooling):
     """Forward marks the last of tied maxima as the winner (≥ where > belongs)."""
 
-    def forward(self, x, geometry):
-        y = super().forward(x, geometry)
+    def forward(self, x, window):
+        y = super().forward(x, window)
         xp = get_array_module(x)
-        (kh, kw), (sh, sw), (oh, ow) = geometry.kernel, geometry.stride, geometry.out_size
+        (kh, kw), (sh, sw), (oh, ow) = window.kernel, window.stride, window.out_size
         for i in range(kh):
             for j in range(kw):
                 tap = x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]

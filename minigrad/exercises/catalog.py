@@ -165,8 +165,8 @@ Derive, with grad_out = dL/dy (N, C, OH, OW):
 Tap (i, j) of every window at once is one strided slice of x, shaped like y:
     x[:, :, i:i + sh·(OH − 1) + 1:sh, j:j + sw·(OW − 1) + 1:sw]""",
             saved={"x_shape": "x's shape",
-                   "geometry": "the window: geometry.kernel = (2, 2), geometry.stride = "
-                               "(sh, sw), geometry.out_size = (OH, OW)",
+                   "window": "the window: window.kernel = (2, 2), window.stride = "
+                             "(sh, sw), window.out_size = (OH, OW)",
                    "winner": "for every output, the tap k = 2·i + j of its window that "
                              "holds the (first) maximum"},
             returns="(grad_x,)"),)),

@@ -26,7 +26,7 @@ from minigrad import backend
 from minigrad.exercises.runner import Property
 from minigrad.functional import cross_entropy, fold, one_hot, unfold
 from minigrad.ops import reduce
-from minigrad.ops.window import window
+from minigrad.ops.window import make_window
 from minigrad.tensor import Tensor
 from minigrad.testing import compare_with_torch, gradcheck
 from minigrad.testing.strategies import (
@@ -282,8 +282,8 @@ def pool2x2_cases(draw):
 
 
 def _pool2x2(fn_class, x, stride):
-    win = window("max_pool2d", x.shape[2:], 2, stride)
-    return fn_class.apply(x, geometry=win)
+    window = make_window("max_pool2d", x.shape[2:], 2, stride)
+    return fn_class.apply(x, window=window)
 
 
 def pool_gradient(x, grad_out, stride, first=True):
@@ -389,16 +389,16 @@ FIRST_CONV = ConvGeometry(n=2, c=2, h=5, w=4, out_channels=3, kernel=(3, 3), str
 
 
 def _conv_window(geometry):
-    return window("conv2d", (geometry.h, geometry.w), geometry.kernel, geometry.stride,
-                  geometry.padding)
+    return make_window("conv2d", (geometry.h, geometry.w), geometry.kernel, geometry.stride,
+                       geometry.padding)
 
 
 def overlap_counts(geometry):
     """How many windows cover each pixel: fold (the engine's) of all-ones columns."""
     n, c, h, w = geometry.input_shape
-    win = _conv_window(geometry)
-    positions = win.out_size[0] * win.out_size[1]
-    ones = Tensor(np.ones((n, c * win.kernel[0] * win.kernel[1], positions)))
+    window = _conv_window(geometry)
+    positions = window.out_size[0] * window.out_size[1]
+    ones = Tensor(np.ones((n, c * window.kernel[0] * window.kernel[1], positions)))
     return fold(ones, (h, w), geometry.kernel, stride=geometry.stride,
                 padding=geometry.padding).numpy()
 
@@ -417,7 +417,7 @@ def conv2d_properties(classes, device, module):
     (fn_class,) = classes
 
     def make_case(geometry, bias, seed):
-        win = _conv_window(geometry)
+        window = _conv_window(geometry)
         arrays = [uniform_array(geometry.input_shape, seed),
                   uniform_array(geometry.weight_shape, seed + 1)]
         if bias:
@@ -425,7 +425,7 @@ def conv2d_properties(classes, device, module):
 
         def conv2d(x, weight, bias=None):
             inputs = (x, weight) if bias is None else (x, weight, bias)
-            return fn_class.apply(*inputs, window=win)
+            return fn_class.apply(*inputs, window=window)
 
         def torch_call(x, weight, bias=None):
             return _torch_functional().conv2d(x, weight, bias, geometry.stride, geometry.padding)
@@ -460,14 +460,14 @@ def _fold_adjoint(student_fold, device):
                          padding=geometry.padding).numpy()               # (N, K, L)
         cols = patches.transpose(1, 0, 2).reshape(patches.shape[1], -1)  # U (K, N·L)
         u = uniform_array(cols.shape, seed + 1)
-        win = _conv_window(geometry)
-        folded = _host(student_fold(backend.to_device(u, device), shape, win))
+        window = _conv_window(geometry)
+        folded = _host(student_fold(backend.to_device(u, device), shape, window))
         assert folded.shape == shape, (
             f"fold returned shape {folded.shape}; columns of shape {u.shape} fold back to "
             f"images of shape {shape}")
         left, right = float((cols * u).sum()), float((x * folded).sum())
         if not np.isclose(left, right, rtol=1e-9, atol=1e-9):
-            ones = _host(student_fold(backend.to_device(np.ones(u.shape), device), shape, win))
+            ones = _host(student_fold(backend.to_device(np.ones(u.shape), device), shape, window))
             hint = FOLD_HINT if _assigns_overlaps(ones, overlap_counts(geometry), 1) else None
             raise _with_hint(AssertionError(
                 f"⟨unfold(x), u⟩ = {left:.10g} but ⟨x, fold(u)⟩ = {right:.10g}"),

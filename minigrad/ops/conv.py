@@ -32,7 +32,7 @@ from minigrad.autograd import Function, ShapeError
 from minigrad.backend import get_array_module
 from minigrad.checks import check_conv_inputs, check_ndim, check_padding, check_positive_int, pair
 from minigrad.ops.shape import getitem, reshape
-from minigrad.ops.window import output_size, taps, window
+from minigrad.ops.window import make_window, output_size, taps
 
 __all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
            "unfold"]
@@ -42,39 +42,39 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
     """⌊(size + 2·padding − dilation·(kernel − 1) − 1) / stride⌋ + 1, for ints or pairs."""
     if isinstance(size, int):
         return output_size(size, kernel, stride, padding, dilation)
-    return window("conv_output_size", size, kernel, stride, padding, dilation).out_size
+    return make_window("conv_output_size", size, kernel, stride, padding, dilation).out_size
 
 
-def _unfold(x, win):
+def _unfold(x, window):
     """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, OH·OW·N); one strided
     slice per kernel tap copies that tap's pixel for every position and image."""
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
+    (kh, kw), (ph, pw), (oh, ow) = window.kernel, window.padding, window.out_size
     padded = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
     padded[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
     cols = xp.empty((c, kh * kw, oh, ow, n), dtype=x.dtype)
-    for k, (rows, columns) in enumerate(taps(win)):
+    for k, (rows, columns) in enumerate(taps(window)):
         cols[:, k] = padded[:, rows, columns]
     return cols.reshape(c * kh * kw, oh * ow * n)
 
 
-def _fold(cols, shape, win):
+def _fold(cols, shape, window):
     """col2im, the adjoint of ``_unfold``: U → x of ``shape`` (N, C, H, W); the same
     slices, added into the image instead of copied out, so overlaps sum."""
     xp = get_array_module(cols)
     n, c, h, w = shape
-    (kh, kw), (ph, pw), (oh, ow) = win.kernel, win.padding, win.out_size
+    (kh, kw), (ph, pw), (oh, ow) = window.kernel, window.padding, window.out_size
     cols = cols.reshape(c, kh * kw, oh, ow, n)
     image = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
-    for k, (rows, columns) in enumerate(taps(win)):
+    for k, (rows, columns) in enumerate(taps(window)):
         image[:, rows, columns] += cols[:, k]
     return image[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
-def _batch_major(cols, n, win):
+def _batch_major(cols, n, window):
     """U (K, L·N) → PyTorch's layout (N, K, L), a view."""
-    return cols.reshape(len(cols), win.out_size[0] * win.out_size[1], n).transpose(2, 0, 1)
+    return cols.reshape(len(cols), window.out_size[0] * window.out_size[1], n).transpose(2, 0, 1)
 
 
 def _grouped(matrix, groups):
@@ -147,8 +147,8 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     check_ndim("unfold", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
         return _unbatched(unfold, x, kernel_size, dilation, padding, stride)
-    win = window("unfold", x.shape[2:], kernel_size, stride, padding, dilation)
-    return Unfold.apply(x, window=win)
+    window = make_window("unfold", x.shape[2:], kernel_size, stride, padding, dilation)
+    return Unfold.apply(x, window=window)
 
 
 def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
@@ -158,16 +158,16 @@ def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
     if cols.ndim == 2:
         return _unbatched(fold, cols, output_size, kernel_size, dilation, padding, stride)
     size = pair(output_size, "output_size", "fold")
-    win = window("fold", size, kernel_size, stride, padding, dilation)
-    patch, positions = win.kernel[0] * win.kernel[1], win.out_size[0] * win.out_size[1]
+    window = make_window("fold", size, kernel_size, stride, padding, dilation)
+    patch, positions = window.kernel[0] * window.kernel[1], window.out_size[0] * window.out_size[1]
     if cols.shape[1] % patch or cols.shape[2] != positions:
-        raise ShapeError(f"fold: expected columns (N, C·{win.kernel[0]}·{win.kernel[1]}, "
+        raise ShapeError(f"fold: expected columns (N, C·{window.kernel[0]}·{window.kernel[1]}, "
                          f"{positions}) for output size {size}, got {tuple(cols.shape)}")
-    return Fold.apply(cols, shape=(len(cols), cols.shape[1] // patch) + size, window=win)
+    return Fold.apply(cols, shape=(len(cols), cols.shape[1] // patch) + size, window=window)
 
 
 def _padding(padding, kernel, stride, dilation):
-    """conv2d's ``padding`` → (a pair for window(), output rows and columns to crop).
+    """conv2d's ``padding`` → (a pair for make_window(), output rows and columns to crop).
     'same' needs d·(k − 1) zeros; PyTorch puts an odd one at the bottom (right), which
     is ⌈total/2⌉ on both sides and then dropping the first output row (column)."""
     padding = check_padding("conv2d", padding, stride)
@@ -175,7 +175,7 @@ def _padding(padding, kernel, stride, dilation):
         return 0, (0, 0)
     if padding != "same":
         return padding, (0, 0)
-    # A bad kernel or dilation is reported by window() in conv2d.
+    # A bad kernel or dilation is reported by make_window() in conv2d.
     totals = [max(d * (k - 1), 0) for k, d in zip(kernel, pair(dilation, "dilation", "conv2d"))]
     return tuple((t + 1) // 2 for t in totals), tuple(t % 2 for t in totals)
 
@@ -189,13 +189,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
     check_conv_inputs(x, weight, bias, groups)
     padding, (top, left) = _padding(padding, weight.shape[2:], stride, dilation)
-    win = window("conv2d", x.shape[2:], weight.shape[2:], stride, padding, dilation)
+    window = make_window("conv2d", x.shape[2:], weight.shape[2:], stride, padding, dilation)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    chunk = _chunk_size(x, win)
+    chunk = _chunk_size(x, window)
     if chunk is None:
-        y = Convolution.apply(*inputs, window=win, groups=groups)
+        y = Convolution.apply(*inputs, window=window, groups=groups)
     else:
-        y = ChunkedConvolution.apply(*inputs, window=win, groups=groups, chunk=chunk)
+        y = ChunkedConvolution.apply(*inputs, window=window, groups=groups, chunk=chunk)
     if top or left:  # 'same' with an odd total padding: see _padding
         y = getitem(y, (slice(None), slice(None), slice(top, None), slice(left, None)))
     return y
@@ -215,9 +215,9 @@ def set_memory_budget(nbytes):
     return previous
 
 
-def _chunk_size(x, win):
+def _chunk_size(x, window):
     """None when U for the whole batch fits the budget, else how many images fit."""
-    (kh, kw), (oh, ow) = win.kernel, win.out_size
+    (kh, kw), (oh, ow) = window.kernel, window.out_size
     per_image = x.shape[1] * kh * kw * oh * ow * x.dtype.itemsize
     if len(x) * per_image <= _memory_budget:
         return None

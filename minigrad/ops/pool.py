@@ -16,7 +16,7 @@ from minigrad.autograd import Function, ShapeError
 from minigrad.backend import get_array_module
 from minigrad.checks import adaptive_size, pair
 from minigrad.ops.shape import reshape
-from minigrad.ops.window import taps, window
+from minigrad.ops.window import make_window, taps
 
 __all__ = [
     "AdaptiveAvgPooling", "AdaptiveMaxPooling", "AvgPooling", "MaxPooling",
@@ -25,21 +25,21 @@ __all__ = [
 ]
 
 
-def _padded_shape(shape, geometry):
+def _padded_shape(shape, window):
     """The shape of xpad: ``padding`` before, and after as much as the last window reads
     (with ceil_mode it may read past the padding; without, it may stop short)."""
     sizes = []
     for axis in range(2):
-        k, s, p, d, out = (field[axis] for field in geometry)
+        k, s, p, d, out = (field[axis] for field in window)
         sizes.append(max(shape[2 + axis] + p, (out - 1) * s + d * (k - 1) + 1))
     return shape[:2] + tuple(sizes)
 
 
-def _pad(x, geometry, fill):
+def _pad(x, window, fill):
     """xpad: x in a frame of ``fill`` (x itself when no window reads outside it)."""
     xp = get_array_module(x)
-    shape = _padded_shape(x.shape, geometry)
-    (ph, pw), (h, w) = geometry.padding, x.shape[2:]
+    shape = _padded_shape(x.shape, window)
+    (ph, pw), (h, w) = window.padding, x.shape[2:]
     if shape == x.shape and ph == pw == 0:
         return x
     xpad = xp.empty_like(x, shape=shape)  # in x's memory order (conv2d's: batch last)
@@ -48,22 +48,22 @@ def _pad(x, geometry, fill):
     return xpad
 
 
-def _crop(grad_pad, geometry, shape):
+def _crop(grad_pad, window, shape):
     """The inverse of :func:`_pad` for gradients: the part of xpad that is x."""
-    (ph, pw), (h, w) = geometry.padding, shape[2:]
+    (ph, pw), (h, w) = window.padding, shape[2:]
     return grad_pad[:, :, ph:ph + h, pw:pw + w]
 
 
 # ----- max and average pooling ---------------------------------------------------------------
 
-def _window_max(xpad, geometry):
+def _window_max(xpad, window):
     """(the maximum of each window, the tap that holds it): one pass per tap.
 
     Tap k takes over only where it is strictly larger, so the first maximum wins a
     tie; the winner is the last (largest) k that took over.
     """
     xp = get_array_module(xpad)
-    slices = taps(geometry)
+    slices = taps(window)
     best = xpad[:, :, slices[0][0], slices[0][1]].copy(order="K")
     winner = xp.zeros_like(best, dtype=xp.uint8 if len(slices) <= 256 else xp.int32)
     for k in range(1, len(slices)):
@@ -78,26 +78,26 @@ def _window_max(xpad, geometry):
 class MaxPooling(Function):
     """y = max of xpad over each window.   dx = dy at the window's argmax, 0 elsewhere."""
 
-    def forward(self, x, geometry):
-        self.x_shape, self.geometry = x.shape, geometry
-        best, self.winner = _window_max(_pad(x, geometry, -np.inf), geometry)
+    def forward(self, x, window):
+        self.x_shape, self.window = x.shape, window
+        best, self.winner = _window_max(_pad(x, window, -np.inf), window)
         return best
 
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
-        grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.geometry))
-        for k, (rows, cols) in enumerate(taps(self.geometry)):
+        grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.window))
+        for k, (rows, cols) in enumerate(taps(self.window)):
             grad_pad[:, :, rows, cols] += grad_out * (self.winner == k)
-        return (_crop(grad_pad, self.geometry, self.x_shape),)
+        return (_crop(grad_pad, self.window, self.x_shape),)
 
 
 class AvgPooling(Function):
     """y = (sum of xpad over each window) / divisor.   dx = dy / divisor at every tap."""
 
-    def forward(self, x, geometry, divisor):
-        self.x_shape, self.geometry, self.divisor = x.shape, geometry, divisor
-        xpad = _pad(x, geometry, 0)
-        slices = taps(geometry)
+    def forward(self, x, window, divisor):
+        self.x_shape, self.window, self.divisor = x.shape, window, divisor
+        xpad = _pad(x, window, 0)
+        slices = taps(window)
         total = xpad[:, :, slices[0][0], slices[0][1]].copy(order="K")
         for rows, cols in slices[1:]:
             total += xpad[:, :, rows, cols]
@@ -106,18 +106,18 @@ class AvgPooling(Function):
     def backward(self, grad_out):
         xp = get_array_module(grad_out)
         grad_tap = grad_out / self.divisor
-        grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.geometry))
-        for rows, cols in taps(self.geometry):
+        grad_pad = xp.zeros_like(grad_out, shape=_padded_shape(self.x_shape, self.window))
+        for rows, cols in taps(self.window):
             grad_pad[:, :, rows, cols] += grad_tap
-        return (_crop(grad_pad, self.geometry, self.x_shape),)
+        return (_crop(grad_pad, self.window, self.x_shape),)
 
 
-def _avg_divisor(size, geometry, count_include_pad):
+def _avg_divisor(size, window, count_include_pad):
     """(OH, OW) host array: how many pixels each window averages, PyTorch's way: each
     window clipped to the padded input, and without ``count_include_pad`` to the input."""
     counts = []
-    for n, k, s, p, out in zip(size, geometry.kernel, geometry.stride, geometry.padding,
-                               geometry.out_size):
+    for n, k, s, p, out in zip(size, window.kernel, window.stride, window.padding,
+                               window.out_size):
         start = np.arange(out) * s - p
         end = np.minimum(start + k, n + p)
         if not count_include_pad:
@@ -204,23 +204,23 @@ def pool_window(op, size, kernel_size, stride=None, padding=0, dilation=1, ceil_
     the output size up, but the last window must start inside the input or the left padding."""
     stride = kernel_size if stride is None or stride == () or stride == [] else stride
     if not ceil_mode:
-        geometry = window(op, size, kernel_size, stride, padding, dilation)
+        window = make_window(op, size, kernel_size, stride, padding, dilation)
     else:
         # ⌈a / s⌉ = ⌊(a + s − 1) / s⌋: the floor-mode size of an input s − 1 pixels larger.
         steps = pair(stride, "stride", op)
         grown = (size[0] + steps[0] - 1, size[1] + steps[1] - 1)
         try:
-            geometry = window(op, grown, kernel_size, stride, padding, dilation)
+            window = make_window(op, grown, kernel_size, stride, padding, dilation)
         except ShapeError as error:
             raise ShapeError(f"{error}; with ceil_mode=True the input counts stride − 1 "
                              f"more pixels (input {tuple(size)})") from None
         out_size = tuple(o - 1 if (o - 1) * s >= n + p else o for o, s, n, p in
-                         zip(geometry.out_size, geometry.stride, size, geometry.padding))
-        geometry = geometry._replace(out_size=out_size)
-    if any(2 * p > k for p, k in zip(geometry.padding, geometry.kernel)):
+                         zip(window.out_size, window.stride, size, window.padding))
+        window = window._replace(out_size=out_size)
+    if any(2 * p > k for p, k in zip(window.padding, window.kernel)):
         raise ShapeError(f"{op}: padding must be at most half the kernel_size, got padding "
-                         f"{geometry.padding} for kernel_size {geometry.kernel}")
-    return geometry
+                         f"{window.padding} for kernel_size {window.kernel}")
+    return window
 
 
 def _accepts_unbatched(pool):
@@ -241,10 +241,10 @@ def _accepts_unbatched(pool):
     return checked
 
 
-def _flat_indices(winner, geometry, width):
+def _flat_indices(winner, window, width):
     """PyTorch's ``return_indices``: each window's argmax as h·W + w in its input plane."""
     xp = get_array_module(winner)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = geometry
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = window
     winner = winner.astype(xp.int64)
     rows = xp.arange(oh).reshape(oh, 1) * sh - ph + (winner // kw) * dh
     cols = xp.arange(ow) * sw - pw + (winner % kw) * dw
@@ -256,31 +256,31 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                return_indices=False):
     """Max over sliding windows, with PyTorch's arguments; with ``return_indices``, also
     each maximum's flat index h·W + w in its input plane."""
-    geometry = pool_window("max_pool2d", x.shape[2:], kernel_size, stride, padding, dilation,
+    window = pool_window("max_pool2d", x.shape[2:], kernel_size, stride, padding, dilation,
                            ceil_mode)
-    y = MaxPooling.apply(x, geometry=geometry)
+    y = MaxPooling.apply(x, window=window)
     if not return_indices:
         return y
     # A Function returns one array: the indices are a second pass over the same taps.
-    _, winner = _window_max(_pad(x.data, geometry, -np.inf), geometry)
-    return y, x.wrap(_flat_indices(winner, geometry, x.shape[3]))
+    _, winner = _window_max(_pad(x.data, window, -np.inf), window)
+    return y, x.wrap(_flat_indices(winner, window, x.shape[3]))
 
 
 @_accepts_unbatched
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """Mean over sliding windows, zero padding, with PyTorch's arguments and divisors."""
-    geometry = pool_window("avg_pool2d", x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
+    window = pool_window("avg_pool2d", x.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is None:
-        divisor = _avg_divisor(x.shape[2:], geometry, count_include_pad)
+        divisor = _avg_divisor(x.shape[2:], window, count_include_pad)
     elif (isinstance(divisor_override, bool) or not isinstance(divisor_override, int)
           or divisor_override == 0):
         raise ValueError(f"avg_pool2d: divisor_override must be a non-zero int, "
                          f"got {divisor_override!r}")
     else:
-        divisor = np.full(geometry.out_size, divisor_override)
+        divisor = np.full(window.out_size, divisor_override)
     divisor = backend.to_device(divisor.astype(x.dtype), x.device)
-    return AvgPooling.apply(x, geometry=geometry, divisor=divisor)
+    return AvgPooling.apply(x, window=window, divisor=divisor)
 
 
 @_accepts_unbatched

@@ -10,7 +10,7 @@ from collections import namedtuple
 from minigrad.autograd import ShapeError
 from minigrad.checks import pair
 
-__all__ = ["Window", "output_size", "taps", "window"]
+__all__ = ["Window", "make_window", "output_size", "taps"]
 
 Window = namedtuple("Window", ["kernel", "stride", "padding", "dilation", "out_size"])
 Window.__doc__ = """A checked 2-D window geometry: every field a (height, width) pair of ints."""
@@ -21,7 +21,7 @@ def output_size(size, kernel, stride=1, padding=0, dilation=1):
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def window(op, size, kernel_size, stride, padding=0, dilation=1):
+def make_window(op, size, kernel_size, stride, padding=0, dilation=1):
     """The checked :class:`Window` on an input of spatial ``size`` (H, W); a ShapeError
     names ``op`` and the argument when a value is not an int or pair, is too small, or
     the dilated kernel does not fit in the padded input."""
@@ -43,10 +43,10 @@ def window(op, size, kernel_size, stride, padding=0, dilation=1):
     return Window(kernel, stride, padding, dilation, out)
 
 
-def taps(win):
+def taps(window):
     """For each kernel tap (i, j), row-major: the row and column slices of the padded
     image it reads, rows r·sh + i·dh and columns s·sw + j·dw for every output (r, s)."""
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = win.kernel, win.stride, win.dilation, win.out_size
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = window.kernel, window.stride, window.dilation, window.out_size
     slices = []
     for i in range(kh):
         for j in range(kw):
