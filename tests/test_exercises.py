@@ -44,8 +44,8 @@ def engines(name):
 
 
 def engine_fold(cols, shape, window):
-    """The engine's public fold, taking the exercise's layout: columns (K, N·L)."""
-    batch_major = cols.reshape(len(cols), shape[0], -1).transpose(1, 0, 2)  # (N, K, L)
+    """The engine's public fold, taking the exercise's layout: columns (K, L·N)."""
+    batch_major = cols.reshape(len(cols), -1, shape[0]).transpose(2, 0, 1)  # (N, K, L)
     return F.fold(Tensor(batch_major), shape[2:], window.kernel, stride=window.stride,
                   padding=window.padding).data
 
@@ -142,12 +142,12 @@ def assigning_fold(cols, shape, window):
     n, c, h, w = shape
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (window.kernel, window.stride, window.padding,
                                               window.out_size)
-    taps = cols.reshape(c, kh, kw, n, oh, ow)
-    image = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    taps = cols.reshape(c, kh, kw, oh, ow, n)
+    image = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            image[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] = taps[:, i, j]
-    return image[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+            image[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] = taps[:, i, j]
+    return image[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2)
 
 
 class ConvolutionFoldAssigns(Convolution):
@@ -155,7 +155,7 @@ class ConvolutionFoldAssigns(Convolution):
 
     def backward(self, grad_out):
         n, out_channels = grad_out.shape[:2]
-        grad_y = grad_out.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        grad_y = grad_out.transpose(1, 2, 3, 0).reshape(out_channels, -1)
         grad_cols = self.weight_matrix[0].T @ grad_y
         _, grad_weight, grad_bias = super().backward(grad_out)
         grad_x = assigning_fold(grad_cols, (n,) + self.image_shape, self.window)

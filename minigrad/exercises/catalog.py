@@ -45,10 +45,10 @@ the output."""
 FOLD = '''
 
 def fold(cols, shape, window):
-    """Columns (K, N·L) back to images of ``shape`` (N, C, H, W), overlapping entries summed.
+    """Columns (K, L·N) back to images of ``shape`` (N, C, H, W), overlapping entries summed.
 
     unfold's adjoint. Row (c, i, j) of ``cols`` (channel, then kernel row, then
-    kernel column), column n·L + r·OW + s (image, then output row and column) hold
+    kernel column), column (r·OW + s)·N + n (output row and column, then image) hold
     the pixel that kernel tap (i, j) reads at output position (r, s) of image n:
     padded pixel (r·sh + i, s·sw + j), the image padded by ph rows and pw columns
     of zeros on each side.
@@ -207,19 +207,20 @@ Derive, with grad_out = dL/dlosses (one number per row):
             engine=Convolution,
             derive="""Forward (shown at the bottom of this file), for x (N, C, H, W),
 weight (O, C, KH, KW) and bias (O,):
-    U  = unfold(x)      (K, N·L)   K = C·KH·KW numbers in one patch, L = OH·OW
-    Y' = W' U           (O, N·L)   W' = the weight as an (O, K) matrix
-    Y  = Y' as (N, O, OH, OW), plus bias[o] on every output of channel o
+    U  = unfold(x)      (K, L·N)   K = C·KH·KW numbers in one patch, L = OH·OW;
+                                   column (l, n): the patch of image n at position l
+    Y' = W' U           (O, L·N)   W' = the weight as an (O, K) matrix
+    Y  = Y' as (O, OH, OW, N), seen as (N, O, OH, OW), plus bias[o] on channel o
 
-Derive, with grad_out = dY (N, O, OH, OW), as dY' (O, N·L):
+Derive, with grad_out = dY (N, O, OH, OW), as dY' (O, L·N) (dY moved to (O, OH, OW, N)):
     dW' (O, K):     Y' = W'U is one matrix product. Which product of dY' and U
                     has the shape of W'? (Check it on one entry.)
-    db  (O,):       bias[o] was added to N·L outputs.
-    dU  (K, N·L):   the other factor of the same product.
+    db  (O,):       bias[o] was added to L·N outputs.
+    dU  (K, L·N):   the other factor of the same product.
     dX  = fold(dU): every entry of U is a copy of one pixel of x (or of the zero
                     padding); write fold below and use it.
 Stuck? docs/derivation.md derives all four.""",
-            saved={"cols": "U, as (G, K/G, N·L): G = 1 in the checks, so self.cols[0] is U",
+            saved={"cols": "U, as (G, K/G, L·N): G = 1 in the checks, so self.cols[0] is U",
                "weight_matrix": "W', as (G, O/G, K/G): self.weight_matrix[0] is W' (O, K)",
                "weight_shape": "the weight's shape (O, C, KH, KW)",
                "image_shape": "x's shape without the batch axis, (C, H, W)",

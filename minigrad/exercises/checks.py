@@ -458,7 +458,7 @@ def _fold_adjoint(student_fold, device):
         x = uniform_array(shape, seed)
         patches = unfold(Tensor(x), geometry.kernel, stride=geometry.stride,
                          padding=geometry.padding).numpy()               # (N, K, L)
-        cols = patches.transpose(1, 0, 2).reshape(patches.shape[1], -1)  # U (K, N·L)
+        cols = patches.transpose(1, 2, 0).reshape(patches.shape[1], -1)  # U (K, L·N)
         u = uniform_array(cols.shape, seed + 1)
         window = _conv_window(geometry)
         folded = _host(student_fold(backend.to_device(u, device), shape, window))
