@@ -9,9 +9,10 @@ import numpy as np
 
 from minigrad.autograd import ShapeError, is_tensor
 from minigrad.checks import dim_index
+from minigrad.memory import conv2d
 from minigrad.ops.batchnorm import batch_norm
 from minigrad.ops.compare import argmax, argmin
-from minigrad.ops.conv import conv2d, conv_output_size, fold, unfold
+from minigrad.ops.conv import conv_output_size, fold, unfold
 from minigrad.ops.elementwise import (
     abs,
     add,

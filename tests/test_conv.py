@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import minigrad
 import minigrad.functional as F
-from minigrad import Tensor, nn
+from minigrad import Tensor, memory, nn
 from minigrad.ops import conv
 from minigrad.reference import conv2d_naive, fold_naive, unfold_naive
 from minigrad.testing import compare_with_torch, gradcheck
@@ -446,10 +446,10 @@ class memory_budget:
         self.nbytes = nbytes
 
     def __enter__(self):
-        self.previous = conv.set_memory_budget(self.nbytes)
+        self.previous = memory.set_memory_budget(self.nbytes)
 
     def __exit__(self, *exc):
-        conv.set_memory_budget(self.previous)
+        memory.set_memory_budget(self.previous)
 
 
 def _u_bytes_per_image(g, itemsize=8):
@@ -469,7 +469,7 @@ def test_a_batch_over_the_budget_is_convolved_in_chunks_with_the_same_result(dev
         tensors = [on(device, a) for a in arrays]
         y = F.conv2d(*tensors, *g.conv)
         if chunked:
-            assert type(y.grad_fn) is conv.ChunkedConvolution and y.grad_fn.chunk == chunk
+            assert type(y.grad_fn) is memory.ChunkedConvolution and y.grad_fn.chunk == chunk
         else:
             assert type(y.grad_fn) is conv.Convolution
         y.backward(on(device, _random(y.shape, seed + 3), requires_grad=False))
@@ -527,7 +527,7 @@ def test_one_image_over_the_budget_is_refused_with_the_size_it_needs():
 @pytest.mark.parametrize("nbytes", [0, -1, 1.5, True, "1GB"])
 def test_set_memory_budget_rejects_a_bad_value(nbytes):
     with pytest.raises(ValueError, match="set_memory_budget: nbytes must be a positive int"):
-        conv.set_memory_budget(nbytes)
+        memory.set_memory_budget(nbytes)
 
 
 @devices

@@ -8,7 +8,7 @@ patching; the engine never patches itself):
     exp-sign         Exp.backward returns −(the right gradient)
     add-unbroadcast  Add.backward hands grad_out to both inputs without summing it
                      back over broadcast axes
-    fold-assign      conv's _fold assigns overlapping patch entries instead of adding
+    fold-assign      conv's col2im assigns overlapping patch entries instead of adding
                      them (conv2d's backward, and fold itself)
     grad-alias       a leaf keeps the first gradient that reaches it as its .grad
                      instead of a copy: the caller's seed, or an array an op handed
@@ -87,7 +87,7 @@ MUTANTS = {  # name: (owner, attribute, original → mutant)
     "mul-sign": (elementwise.Mul, "backward", negated),
     "exp-sign": (elementwise.Exp, "backward", negated),
     "add-unbroadcast": (elementwise.Add, "backward", lambda original: without_unbroadcast),
-    "fold-assign": (conv, "_fold", lambda f: mutated(f, " += ", " = ")),
+    "fold-assign": (conv, "col2im", lambda f: mutated(f, " += ", " = ")),
     "grad-alias": (tape, "_accumulate", lambda f: mutated(f, "grad.copy()", "grad")),
     "rectifier-kink": (elementwise.Rectifier, "forward",
                        lambda f: mutated(f, "y != 0", "x >= 0")),

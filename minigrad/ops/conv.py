@@ -30,12 +30,12 @@ strided slice of unfold, fold and pooling moves rows of OW·N numbers, not OW.
 """
 from minigrad.autograd import Function, ShapeError
 from minigrad.backend import get_array_module
-from minigrad.checks import check_conv_inputs, check_ndim, check_padding, check_positive_int, pair
+from minigrad.checks import check_conv_inputs, check_ndim, check_padding, pair
 from minigrad.ops.shape import getitem, reshape
 from minigrad.ops.window import make_window, output_size, taps
 
-__all__ = ["check_padding", "conv2d", "conv_output_size", "fold", "set_memory_budget",
-           "unfold"]
+__all__ = ["Convolution", "Fold", "Unfold", "col2im", "conv2d", "conv_output_size", "convolve",
+           "fold", "grouped", "im2col", "unfold"]
 
 
 def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
@@ -45,7 +45,7 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
     return make_window("conv_output_size", size, kernel, stride, padding, dilation).out_size
 
 
-def _unfold(x, window):
+def im2col(x, window):
     """im2col on raw arrays: x (N, C, H, W) → U (C·KH·KW, OH·OW·N); one strided
     slice per kernel tap copies that tap's pixel for every position and image."""
     xp = get_array_module(x)
@@ -59,8 +59,8 @@ def _unfold(x, window):
     return cols.reshape(c * kh * kw, oh * ow * n)
 
 
-def _fold(cols, shape, window):
-    """col2im, the adjoint of ``_unfold``: U → x of ``shape`` (N, C, H, W); the same
+def col2im(cols, shape, window):
+    """col2im, the adjoint of ``im2col``: U → x of ``shape`` (N, C, H, W); the same
     slices, added into the image instead of copied out, so overlaps sum."""
     xp = get_array_module(cols)
     n, c, h, w = shape
@@ -77,7 +77,7 @@ def _batch_major(cols, n, window):
     return cols.reshape(len(cols), window.out_size[0] * window.out_size[1], n).transpose(2, 0, 1)
 
 
-def _grouped(matrix, groups):
+def grouped(matrix, groups):
     """(R, P) → (G, R/G, P): the rows of each group as one matrix of a stack."""
     return matrix.reshape(groups, len(matrix) // groups, -1)
 
@@ -87,10 +87,10 @@ class Unfold(Function):
 
     def forward(self, x, window):
         self.shape, self.window = x.shape, window
-        return _batch_major(_unfold(x, window), len(x), window)
+        return _batch_major(im2col(x, window), len(x), window)
 
     def backward(self, grad_out):
-        return (_fold(grad_out.transpose(1, 2, 0), self.shape, self.window),)
+        return (col2im(grad_out.transpose(1, 2, 0), self.shape, self.window),)
 
 
 class Fold(Function):
@@ -98,10 +98,10 @@ class Fold(Function):
 
     def forward(self, cols, shape, window):
         self.window = window
-        return _fold(cols.transpose(1, 2, 0), shape, window)
+        return col2im(cols.transpose(1, 2, 0), shape, window)
 
     def backward(self, grad_out):
-        return (_batch_major(_unfold(grad_out, self.window), len(grad_out), self.window),)
+        return (_batch_major(im2col(grad_out, self.window), len(grad_out), self.window),)
 
 
 class Convolution(Function):
@@ -110,8 +110,8 @@ class Convolution(Function):
     def forward(self, x, weight, bias=None, window=None, groups=1):
         n, out_channels, (oh, ow) = len(x), len(weight), window.out_size
         self.image_shape, self.window, self.weight_shape = x.shape[1:], window, weight.shape
-        self.cols = _grouped(_unfold(x, window), groups)                  # U  (G, K/G, L·N)
-        self.weight_matrix = _grouped(weight.reshape(out_channels, -1), groups)  # W' (G, O/G, K/G)
+        self.cols = grouped(im2col(x, window), groups)                  # U  (G, K/G, L·N)
+        self.weight_matrix = grouped(weight.reshape(out_channels, -1), groups)  # W' (G, O/G, K/G)
         y = self.weight_matrix @ self.cols                                # Y' (G, O/G, L·N)
         y = y.reshape(out_channels, oh, ow, n)                            # Y  (O, OH, OW, N)
         if bias is not None:
@@ -121,7 +121,7 @@ class Convolution(Function):
     def backward(self, grad_out):
         n, out_channels = grad_out.shape[:2]
         grad_y = grad_out.transpose(1, 2, 3, 0).reshape(out_channels, -1)
-        grad_y = _grouped(grad_y, len(self.weight_matrix))                # dY' (G, O/G, L·N)
+        grad_y = grouped(grad_y, len(self.weight_matrix))                # dY' (G, O/G, L·N)
         grad_x = grad_weight = grad_bias = None
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             grad_bias = grad_y.sum(axis=2).reshape(out_channels)          # db = Σ dY'
@@ -131,7 +131,7 @@ class Convolution(Function):
         self.cols = None  # U is done with: free it before dU, which is as large
         if self.needs_grad[0]:
             grad_cols = self.weight_matrix.transpose(0, 2, 1) @ grad_y    # dU = W'ᵀ dY'
-            grad_x = _fold(grad_cols, (n,) + self.image_shape, self.window)  # dX = fold(dU)
+            grad_x = col2im(grad_cols, (n,) + self.image_shape, self.window)  # dX = fold(dU)
         return grad_x, grad_weight, grad_bias
 
 
@@ -184,73 +184,21 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation with PyTorch's arguments: x (N, C, H, W) or (C, H, W),
     weight (O, C/groups, KH, KW), bias (O,) → (N, O, OH, OW) or (O, OH, OW);
     ``padding`` also 'valid' or 'same' (stride 1 only)."""
+    return convolve(Convolution, x, weight, bias, stride, padding, dilation, groups)
+
+
+def convolve(op, x, weight, bias, stride, padding, dilation, groups):
+    """conv2d, with the Function ``op`` doing the convolution itself (Convolution;
+    minigrad.memory passes one that keeps U within a memory budget)."""
     check_ndim("conv2d", x, {3: "(C, H, W)", 4: "(N, C, H, W)"})
     if x.ndim == 3:
-        return _unbatched(conv2d, x, weight, bias, stride, padding, dilation, groups)
+        return _unbatched(lambda batch: convolve(op, batch, weight, bias, stride, padding,
+                                                 dilation, groups), x)
     check_conv_inputs(x, weight, bias, groups)
     padding, (top, left) = _padding(padding, weight.shape[2:], stride, dilation)
     window = make_window("conv2d", x.shape[2:], weight.shape[2:], stride, padding, dilation)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    chunk = _chunk_size(x, window)
-    if chunk is None:
-        y = Convolution.apply(*inputs, window=window, groups=groups)
-    else:
-        y = ChunkedConvolution.apply(*inputs, window=window, groups=groups, chunk=chunk)
+    y = op.apply(*inputs, window=window, groups=groups)
     if top or left:  # 'same' with an odd total padding: see _padding
         y = getitem(y, (slice(None), slice(None), slice(top, None), slice(left, None)))
     return y
-
-
-# ----- Memory budget: U holds K·N·L numbers; over budget, convolve a chunk of images at a time
-
-_memory_budget = 512 * 2**20  # bytes for U; set_memory_budget() changes it
-
-
-def set_memory_budget(nbytes):
-    """Let conv2d's patch matrix U take at most ``nbytes`` bytes (default 512 MiB), a
-    larger batch being convolved in chunks of images; returns the previous budget."""
-    global _memory_budget
-    check_positive_int("set_memory_budget", "nbytes", nbytes)
-    previous, _memory_budget = _memory_budget, nbytes
-    return previous
-
-
-def _chunk_size(x, window):
-    """None when U for the whole batch fits the budget, else how many images fit."""
-    (kh, kw), (oh, ow) = window.kernel, window.out_size
-    per_image = x.shape[1] * kh * kw * oh * ow * x.dtype.itemsize
-    if len(x) * per_image <= _memory_budget:
-        return None
-    if per_image > _memory_budget:
-        raise MemoryError(
-            f"conv2d: the patch matrix U of one image (shape {tuple(x.shape[1:])}) needs "
-            f"{per_image:,} bytes, more than the memory budget of {_memory_budget:,} bytes; "
-            f"raise it with minigrad.ops.conv.set_memory_budget(nbytes) or use smaller images")
-    return _memory_budget // per_image
-
-
-class ChunkedConvolution(Convolution):
-    """Convolution, ``chunk`` images at a time; backward recomputes each chunk's U.
-    dW and db are sums over the chunks, so they may differ from Convolution's in the last bits."""
-
-    def forward(self, x, weight, bias=None, window=None, groups=1, chunk=1):
-        xp = get_array_module(x)
-        self.x, self.chunk = x, chunk
-        y = xp.empty((len(weight),) + window.out_size + (len(x),), dtype=x.dtype)  # (O, OH, OW, N)
-        for start in range(0, len(x), chunk):
-            part = super().forward(x[start:start + chunk], weight, bias, window, groups)
-            y[..., start:start + chunk] = part.transpose(1, 2, 3, 0)
-            self.cols = None  # this chunk's U is done with
-        return y.transpose(3, 0, 1, 2)
-
-    def backward(self, grad_out):
-        xp = get_array_module(grad_out)
-        parts = []
-        for start in range(0, len(self.x), self.chunk):
-            images = slice(start, start + self.chunk)
-            self.cols = _grouped(_unfold(self.x[images], self.window), len(self.weight_matrix))
-            parts.append(super().backward(grad_out[images]))
-        grad_x, grad_weight, grad_bias = zip(*parts)  # each chunk's dX, dW, db
-        return (None if grad_x[0] is None else xp.concatenate(grad_x),
-                None if grad_weight[0] is None else sum(grad_weight),
-                None if grad_bias[0] is None else sum(grad_bias))
