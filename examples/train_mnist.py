@@ -192,8 +192,7 @@ def run_command(argv):
         return report(f"interrupted: {kept_checkpoint(out)}{resume_hint(out)}", 130)
     except NonFiniteLoss as error:
         return report(f"stopped in epoch {metrics['epochs_completed'] + 1}: {error}; "
-                      f"{kept_checkpoint(out)}. Lower the learning rate: a new run with a "
-                      "smaller --lr, or --resume --lr ...", 1)
+                      f"{kept_checkpoint(out)}. {divergence_advice(config)}", 1)
     except OSError as error:
         return report(f"cannot write the run's files ({describe(error)}); "
                       f"{kept_checkpoint(out)}", 1)
@@ -400,11 +399,23 @@ def describe(error):
 def kept_checkpoint(out):
     """What a stopped run leaves behind, as its checkpoint file says."""
     path = out / run_folder.CHECKPOINT
+    if not path.is_file():
+        return "no epoch was completed, so no checkpoint was written"
     try:
         epoch = load_meta(path)["epoch"]
-    except (OSError, ValueError, KeyError):
-        return "no epoch was completed, so no checkpoint was written"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{path} is there but cannot be read ({describe(error)})"
     return f"the checkpoint of epoch {epoch} is kept in {path}"
+
+
+def divergence_advice(config):
+    """What to change after the loss diverged: a decoupled weight decay with lr · decay
+    ≥ 1 flips the weights' sign every step, whatever the learning rate; else the rate."""
+    if config.weight_decay and config.lr * config.weight_decay >= 1:
+        return (f"--weight-decay {config.weight_decay:g} with --lr {config.lr:g} shrinks every "
+                "weight past zero at each step (lr × decay ≥ 1): use a much smaller "
+                "--weight-decay (0.01 is usual)")
+    return ("Lower the learning rate: a new run with a smaller --lr, or --resume --lr ...")
 
 
 def resume_hint(out):

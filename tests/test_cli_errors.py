@@ -593,3 +593,23 @@ def test_resume_refuses_a_checkpoint_of_another_run_and_changes_nothing(finished
     result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
     check_refused(result, "belongs to run", "records run", "never resumed into this folder")
     assert contents(run) == before  # the finished run's model.npz and metrics.json too
+
+
+def test_a_huge_weight_decay_is_named_as_the_cause_when_the_loss_diverges(tiny_mnist, env,
+                                                                          tmp_path):
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--weight-decay", 1e5, "--out",
+                     tmp_path / "run", env=env)
+    line = check_refused(result, "the training loss", "--weight-decay 100000", "lr × decay ≥ 1",
+                         code=1)
+    assert "Lower the learning rate" not in line
+
+
+def test_a_stopped_run_with_an_unreadable_checkpoint_does_not_claim_no_epoch_was_done(
+        tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    train_mnist = importlib.import_module("train_mnist")
+    assert train_mnist.kept_checkpoint(tmp_path) == ("no epoch was completed, so no "
+                                                     "checkpoint was written")
+    (tmp_path / "checkpoint.npz").write_bytes(b"half a file")
+    said = train_mnist.kept_checkpoint(tmp_path)
+    assert "is there but cannot be read" in said and "no epoch was completed" not in said
