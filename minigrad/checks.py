@@ -2,13 +2,15 @@
 op, the argument and what was expected, before any work starts. The ops call them
 first and then do their math; the math is in minigrad/ops/, read that first.
 """
+import math
+
 import numpy as np
 
 from minigrad import backend
 from minigrad.autograd import ShapeError, is_tensor
 
 __all__ = ["adaptive_size", "broadcast_constant", "check_conv_inputs", "check_loss_options",
-           "check_ndim", "check_padding", "check_positive_int", "check_same_dtype",
+           "check_ndim", "check_new_shape", "check_padding", "check_positive_int", "check_same_dtype",
            "checked_labels", "class_dim", "constant_on_device", "dim_index", "pair"]
 
 
@@ -56,6 +58,17 @@ def dim_index(op, dim, ndim):
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
                          f"(expected {-bound} to {bound - 1})")
     return dim % bound
+
+
+def check_new_shape(shape, new):
+    """reshape/view: ``new`` (ints, at most one −1) must hold as many elements as ``shape``."""
+    known = math.prod(size for size in new if size != -1)
+    unknown = sum(1 for size in new if size == -1)
+    total = math.prod(shape)
+    if (unknown > 1 or any(size < -1 for size in new)
+            or (total != known if not unknown else known == 0 or total % known)):
+        raise ShapeError(f"reshape: shape {tuple(shape)} ({total} elements) cannot be viewed as "
+                         f"{tuple(new)}" + (" (at most one -1)" if unknown > 1 else ""))
 
 
 def check_ndim(op, x, layouts):

@@ -91,6 +91,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     """start, start + step, … below end; int64 when every argument is an int, as PyTorch."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
     if dtype is None:
         whole = all(isinstance(v, int) for v in (start, end, step))
         dtype = np.int64 if whole else np.float32

@@ -67,7 +67,10 @@ __all__ = [
 
 def unsqueeze(x, dim):
     """``x`` with a new dim of size 1 at ``dim`` (which may be x.ndim, or −1 for the end)."""
-    dim = dim_index("unsqueeze", dim, x.ndim + 1)
+    if not -x.ndim - 1 <= dim <= x.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {x.ndim} dims "
+                         f"(expected {-x.ndim - 1} to {x.ndim})")
+    dim = dim % (x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 

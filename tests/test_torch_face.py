@@ -432,3 +432,76 @@ def test_requires_grad_switches_a_leaf_and_load_state_dict_takes_strict_false():
     layer.load_state_dict(state, strict=False)  # as torch: the names that fit load
     assert layer.weight.tolist() == [[1.0, 1.0], [1.0, 1.0]]
     assert minigrad.cuda.device_count() >= int(minigrad.cuda.is_available())
+
+
+# ------------------------------------------- bad inputs: one clear error each ---
+
+def _t(values):
+    return minigrad.tensor(np.asarray(values, dtype=np.float32))
+
+
+BAD_INPUTS = [  # (what, call, error, words the message holds)
+    ("view to a size that does not fit", lambda: _t(np.zeros((2, 3))).view(4, 2), minigrad.ShapeError,
+     "cannot be viewed as (4, 2)"),
+    ("view with two -1", lambda: _t(np.zeros((2, 3))).view(-1, -1), minigrad.ShapeError,
+     "at most one -1"),
+    ("unsqueeze past the end", lambda: _t(np.zeros((2, 3))).unsqueeze(5), IndexError,
+     "with 2 dims (expected -3 to 2)"),
+    ("squeeze a dim that is not there", lambda: _t(np.zeros((2, 3))).squeeze(7), IndexError,
+     "squeeze: dim 7"),
+    ("expand to fewer dims", lambda: _t(np.zeros((2, 3))).expand(3), minigrad.ShapeError,
+     "fewer dims"),
+    ("expand a dim of size 2", lambda: _t(np.zeros((2, 3))).expand(4, 3), minigrad.ShapeError,
+     "does not broadcast"),
+    ("cat of no tensor", lambda: minigrad.cat([]), ValueError, "non-empty list"),
+    ("stack of two shapes", lambda: minigrad.stack([_t([1]), _t([1, 2])]), minigrad.ShapeError,
+     "one shape"),
+    ("argmax of a dim that is not there", lambda: _t(np.zeros((2, 3))).argmax(3), IndexError,
+     "argmax: dim 3"),
+    ("where with a float condition", lambda: minigrad.where(_t([0.5]), _t([1]), _t([2])),
+     TypeError, "must be a bool tensor"),
+    ("item of two elements", lambda: _t([1, 2]).item(), ValueError, "one element"),
+    ("a float tensor as a list index", lambda: [1, 2][_t(1.0)], TypeError,
+     "integer tensors can be used as an index"),
+    ("the mean of an int64 tensor", lambda: minigrad.tensor([1, 2]).mean(), TypeError,
+     "x.float().mean()"),
+    ("Dropout(-0.1)", lambda: minigrad.nn.Dropout(-0.1), ValueError, "between 0 and 1"),
+    ("F.dropout(p=2)", lambda: F.dropout(_t([1]), 2.0), ValueError, "p must lie in [0, 1]"),
+    ("BatchNorm2d(0)", lambda: minigrad.nn.BatchNorm2d(0), ValueError, "num_features"),
+    ("BatchNorm2d on a 2-D input", lambda: minigrad.nn.BatchNorm2d(3)(_t(np.zeros((4, 3)))),
+     minigrad.ShapeError, "expected a 4-D input with 3 channels"),
+    ("batch norm training on one value per channel",
+     lambda: minigrad.nn.BatchNorm1d(3)(_t(np.zeros((1, 3)))), ValueError,
+     "more than 1 value per channel"),
+    ("MSELoss of two shapes", lambda: minigrad.nn.MSELoss()(_t(np.zeros((2, 3))),
+                                                            _t(np.zeros((3, 2)))),
+     ValueError, "target shape (3, 2) differs"),
+    ("MSELoss(reduction='avg')", lambda: minigrad.nn.MSELoss(reduction="avg")(_t([1]), _t([1])),
+     ValueError, "reduction must be one of"),
+    ("Adadelta(rho=2)", lambda: minigrad.optim.Adadelta(minigrad.nn.Linear(2, 2).parameters(),
+                                                       rho=2), ValueError, "Invalid rho value"),
+    ("SGD(nesterov=True) without momentum",
+     lambda: minigrad.optim.SGD(minigrad.nn.Linear(2, 2).parameters(), lr=0.1, nesterov=True),
+     ValueError, "Nesterov momentum requires a momentum"),
+    ("ReduceLROnPlateau(factor=2)", lambda: minigrad.optim.lr_scheduler.ReduceLROnPlateau(
+        minigrad.optim.SGD(minigrad.nn.Linear(2, 2).parameters(), lr=0.1), factor=2),
+     ValueError, "Factor should be < 1.0"),
+    ("DataLoader(batch_size=0)", lambda: minigrad.utils.data.DataLoader([1], batch_size=0),
+     ValueError, "positive integer"),
+    ("device('tpu')", lambda: minigrad.device("tpu"), ValueError, "unknown device 'tpu'"),
+    ("arange with step 0", lambda: minigrad.arange(0, 5, 0), ValueError, "step must be nonzero"),
+    ("load_state_dict of a list", lambda: minigrad.nn.Linear(2, 2).load_state_dict([1, 2]),
+     TypeError, "expected a state dict"),
+    ("a ModuleDict of a number", lambda: minigrad.nn.ModuleDict({"a": 3}), TypeError,
+     "'a' is a int, not a Module"),
+    ("a ModuleList of a number", lambda: minigrad.nn.ModuleList([minigrad.nn.ReLU(), 3]),
+     TypeError, "item 1 is a int, not a Module"),
+]
+
+
+@pytest.mark.parametrize("call, error, words", [case[1:] for case in BAD_INPUTS],
+                         ids=[case[0] for case in BAD_INPUTS])
+def test_bad_inputs_to_the_pytorch_face_are_one_clear_error(call, error, words):
+    with pytest.raises(error) as raised:
+        call()
+    assert words in str(raised.value)

@@ -142,6 +142,9 @@ class Module:
         """Copy arrays, tensors or PyTorch tensors into the parameters and buffers; names
         (unless not ``strict``), shapes and dtypes must match, and every mismatch is listed
         in one error before any copy."""
+        if not hasattr(state, "items"):
+            raise TypeError(f"load_state_dict into {type(self).__name__}: expected a state dict "
+                            f"{{name: array or tensor}}, got {type(state).__name__}")
         params = dict(self._named_state())
         arrays = {name: _host_array(value) for name, value in state.items()}
         if not strict:
@@ -211,6 +214,9 @@ class ModuleList(Module):
             self.append(module)
 
     def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: item {len(self)} is a {type(module).__name__}, "
+                            "not a Module")
         setattr(self, str(len(self)), module)
         return self
 
@@ -232,6 +238,8 @@ class ModuleDict(Module):
             self[name] = module
 
     def __setitem__(self, name, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {name!r} is a {type(module).__name__}, not a Module")
         setattr(self, name, module)
 
     def __getitem__(self, name):

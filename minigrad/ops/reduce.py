@@ -99,6 +99,9 @@ def sum(x, dim=None, keepdim=False):
 
 
 def mean(x, dim=None, keepdim=False):
+    if x.dtype.kind != "f":  # as PyTorch: the mean of integers has no dtype to infer
+        raise TypeError(f"mean: expected a floating-point input, got {x.dtype} "
+                        "(convert it first: x.float().mean())")
     return Mean.apply(x, dims=_dims("mean", dim, x.ndim), keepdim=keepdim)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from minigrad.autograd import Function, ShapeError, is_tensor, unbroadcast
 from minigrad.backend import get_array_module, is_array
-from minigrad.checks import dim_index
+from minigrad.checks import check_new_shape, dim_index
 
 __all__ = ["cat", "dim_index", "expand", "flatten", "getitem", "permute", "reshape",
            "transpose"]
@@ -94,6 +94,7 @@ def reshape(x, *shape):
     """``x`` with a new shape; accepts ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
+    check_new_shape(x.shape, tuple(shape))
     return Reshape.apply(x, shape=tuple(shape))
 
 
