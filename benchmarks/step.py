@@ -108,8 +108,9 @@ def minigrad_stepper(network, batches, device):
     """(step(x, y), batches on the device, synchronize) for minigrad."""
     model = minigrad_network(network).to(device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    data = [(minigrad.tensor(backend.to_device(x, device)), backend.to_device(y, device))
-            for x, y in batches]
+    # The labels stay on the host: cross_entropy checks them there (a GPU would index out
+    # of range silently), so labels on the device would cost a blocking read every step.
+    data = [(minigrad.tensor(backend.to_device(x, device)), y) for x, y in batches]
 
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
