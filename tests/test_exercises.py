@@ -358,3 +358,18 @@ def test_the_readme_shows_what_the_commands_print(tmp_path, monkeypatch, capsys)
             (tmp_path / "conv2d_exercise.py").write_text(content, encoding="utf-8")
         main(command.split())
         assert capsys.readouterr().out == shown, f"README block for `{command}` is out of date"
+
+
+def test_start_in_a_folder_it_cannot_write_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    """A read-only folder (simulated: root may write anywhere) names the file, no traceback."""
+    import importlib
+    commands = importlib.import_module("minigrad.exercises.commands")
+
+    def read_only(path, data):
+        raise PermissionError(13, "Permission denied", str(path) + ".tmp-1")
+    monkeypatch.setattr(commands, "write_bytes", read_only)
+    target = tmp_path / "relu_exercise.py"
+    assert main(["start", "relu", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {target}: Permission denied" in err and ".tmp-1" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -53,7 +53,12 @@ def start(name, path=None):
                             f"python -m minigrad.exercises start {name} OTHER_FILE")
     if not path.parent.is_dir():
         raise ExerciseError(f"cannot write {path}: there is no folder {path.parent}")
-    write_bytes(path, stub_source(item, path).encode("utf-8"))
+    try:
+        write_bytes(path, stub_source(item, path).encode("utf-8"))
+    except OSError as error:  # a read-only folder, a full disk: name the user's file
+        raise ExerciseError(f"cannot write {path}: {error.strerror or error}; start it in a "
+                            f"folder you can write to: python -m minigrad.exercises start "
+                            f"{name} OTHER_FOLDER/{path.name}") from None
     return path
 
 
