@@ -55,8 +55,9 @@ def lock(out):
             if holder is None or holder_is_running(holder):
                 raise UsageError(f"{out} is in use by {describe_holder(holder)}; wait for it to "
                                  f"finish, or choose another --out") from None
-            print(f"note: {out} was locked by process {holder['pid']}, which no longer runs; "
-                  "its lock is cleared", file=sys.stderr)
+            what = (f"process {holder['pid']}, which no longer runs" if holder["pid"] > 0 else
+                    "an unreadable lock, older than a process takes to write one")
+            print(f"note: {out} was locked by {what}; its lock is cleared", file=sys.stderr)
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(descriptor, "w") as file:

@@ -613,3 +613,18 @@ def test_a_stopped_run_with_an_unreadable_checkpoint_does_not_claim_no_epoch_was
     (tmp_path / "checkpoint.npz").write_bytes(b"half a file")
     said = train_mnist.kept_checkpoint(tmp_path)
     assert "is there but cannot be read" in said and "no epoch was completed" not in said
+
+
+def test_an_old_unreadable_lock_is_cleared_and_a_fresh_one_is_respected(tiny_mnist, env, tmp_path):
+    """A lock file that is not a record (a crash while writing it): cleared once it is
+    older than a writer needs; a fresh one may still be being written, so it holds."""
+    out = tmp_path / "run"
+    out.mkdir()
+    lock = out / ".lock"
+    lock.write_text("garbage")
+    check_refused(run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env),
+                  "is in use by another process (its lock is being written)")
+    os.utime(lock, (time.time() - 60, time.time() - 60))
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
+    check_ok(result)
+    assert "an unreadable lock, older than a process takes to write one" in result.stderr
