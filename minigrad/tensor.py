@@ -1,5 +1,5 @@
 """Tensor: an array plus ``grad``, ``requires_grad`` and ``grad_fn``. Every method that
-computes is one line calling an op of minigrad.ops, so go-to-definition leads from
+computes is an op's function of minigrad.ops itself, so go-to-definition leads from
 ``x * y`` to ``elementwise.mul`` and on to ``Mul.forward``; the tape itself is in
 autograd.py, read before this file. PyTorch's other names for the same ops (``view``,
 ``size()``, ``==``, ``long()`` …) come from the base class in tensor_methods.py.
