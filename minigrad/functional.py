@@ -28,6 +28,7 @@ from minigrad.ops.elementwise import (
     pow,
     relu,
     sigmoid,
+    sqrt,
     sub,
     tanh,
     where,
@@ -58,8 +59,9 @@ __all__ = [
     "cross_entropy", "div", "dropout", "exp", "expand", "flatten", "fold", "getitem",
     "global_avg_pool2d", "global_max_pool2d", "l1_loss", "linear", "log", "log_softmax", "matmul",
     "max", "max_pool2d", "maximum", "mean", "min", "minimum", "mse_loss", "mul", "neg",
-    "nll_loss", "one_hot", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "squeeze",
-    "stack", "sub", "sum", "tanh", "transpose", "unfold", "unsqueeze", "where",
+    "nll_loss", "one_hot", "permute", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
+    "squeeze", "stack", "std", "sub", "sum", "tanh", "transpose", "unfold", "unsqueeze", "var",
+    "where",
 ]
 
 
@@ -114,6 +116,23 @@ def one_hot(labels, num_classes, xp=np):
     """(N,) integer labels → (N, C) float32 one-hot rows, in the array module ``xp``."""
     labels = xp.asarray(labels)
     return (labels[:, None] == xp.arange(num_classes)).astype(np.float32)
+
+
+def var(x, dim=None, keepdim=False, *, unbiased=True, correction=None):
+    """Σ (x − mean)² / (n − correction) over ``dim`` (correction 1 unless ``unbiased`` is
+    False), as ``torch.var``; made of ops, so its gradient comes from theirs."""
+    correction = (1 if unbiased else 0) if correction is None else correction
+    dims = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    centred = x - mean(x, dim, keepdim=True)
+    return sum(centred * centred, dim, keepdim) / (count - correction)
+
+
+def std(x, dim=None, keepdim=False, *, unbiased=True, correction=None):
+    """√var, as ``torch.std``."""
+    return sqrt(var(x, dim, keepdim, unbiased=unbiased, correction=correction))
 
 
 REDUCTIONS = ("mean", "sum", "none")

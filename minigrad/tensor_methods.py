@@ -129,3 +129,26 @@ class TorchMethods:
     def where(self, condition, other):
         """``where(condition, self, other)``, as ``Tensor.where``."""
         return F.where(condition, self, other)
+
+    # ----- the arithmetic under its method names, and a few compositions -----
+    add, sub, mul, div, pow, neg = F.add, F.sub, F.mul, F.div, F.pow, F.neg
+    matmul = mm = F.matmul
+    sqrt, var, std = F.sqrt, F.var, F.std
+
+    def any(self, dim=None, keepdim=False):
+        """True where any element along ``dim`` (all if None) is nonzero; off the tape."""
+        return self.wrap(self._truth().any(axis=dim, keepdims=keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element along ``dim`` (all if None) is nonzero; off the tape."""
+        return self.wrap(self._truth().all(axis=dim, keepdims=keepdim))
+
+    def _truth(self):
+        return self.data != 0
+
+    # ----- devices -----
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("gpu")

@@ -170,6 +170,10 @@ def test_where_matches_torch(device, x, y, mask):
     lambda x: x[0, 0].expand(5, 4), lambda x: x.clone() * 2,
     lambda x: x.softmax(1), lambda x: x.log_softmax(-1), lambda x: x.sigmoid() + x.tanh(),
     lambda x: x.min(), lambda x: x.min(1).values, lambda x: x.amax(0),
+    lambda x: x.add(x).mul(2).sub(1).div(3).pow(2).neg(), lambda x: x.sum(0).mm(x[0].T),
+    lambda x: x.var(), lambda x: x.var(1), lambda x: x.var(0, unbiased=False),
+    lambda x: x.std(dim=2, keepdim=True), lambda x: (x * x + 1).sqrt(),
+    lambda x: x.var(1, correction=0),
 ])
 def test_methods_match_torch(device, case):
     x = np.random.default_rng(0).standard_normal((2, 3, 4))
@@ -505,3 +509,17 @@ def test_bad_inputs_to_the_pytorch_face_are_one_clear_error(call, error, words):
     with pytest.raises(error) as raised:
         call()
     assert words in str(raised.value)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_any_all_cpu_cuda_as_torch(device):
+    x = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 3.0]])
+    ours, theirs = on(device, x, False), torch.tensor(x)
+    for dim in (None, 0, 1):
+        for name in ("any", "all"):
+            got = getattr(ours, name)() if dim is None else getattr(ours, name)(dim)
+            want = getattr(theirs, name)() if dim is None else getattr(theirs, name)(dim)
+            assert got.dtype == np.bool_ and got.tolist() == want.tolist()
+    assert ours.cpu().device == "cpu" and ours.cuda().device == "gpu"
+    model = minigrad.nn.Linear(2, 2).cuda()
+    assert model.weight.device == "gpu" and model.cpu().weight.device == "cpu"

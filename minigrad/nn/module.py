@@ -116,6 +116,12 @@ class Module:
                 p.grad = backend.to_device(p.grad, device)
         return self
 
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("gpu")
+
     def double(self):
         """Every floating parameter and buffer as float64 (gradients dropped); returns self."""
         return self._cast(np.float64)

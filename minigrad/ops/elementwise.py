@@ -6,7 +6,7 @@ from minigrad.autograd import Function, is_tensor, unbroadcast
 from minigrad.backend import get_array_module
 
 __all__ = ["abs", "add", "cast", "clamp", "div", "dropout", "exp", "log", "maximum", "minimum", "mul", "neg",
-           "pow", "relu", "sigmoid", "sub", "tanh", "where"]
+           "pow", "relu", "sigmoid", "sqrt", "sub", "tanh", "where"]
 
 
 class Add(Function):
@@ -113,6 +113,17 @@ class Exp(Function):
 
     def backward(self, grad_out):
         return (grad_out * self.y,)
+
+
+class SquareRoot(Function):
+    """y = √x.   dy/dx = 1 / (2·y)."""
+
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (grad_out / (2 * self.y),)
 
 
 class Log(Function):
@@ -286,6 +297,10 @@ def exp(x):
 
 def log(x):
     return Log.apply(x)
+
+
+def sqrt(x):
+    return SquareRoot.apply(x)
 
 
 def relu(x):
