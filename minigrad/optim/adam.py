@@ -2,7 +2,7 @@
 import math
 
 from minigrad.backend import get_array_module
-from minigrad.optim.optimizer import Optimizer, check_non_negative
+from minigrad.optim.optimizer import Optimizer, check_non_negative, gradient_with_decay
 
 __all__ = ["Adam", "AdamW"]
 
@@ -35,14 +35,12 @@ class Adam(Optimizer):
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
+            for p in self.params_with_grad(group):
                 if group["decoupled_weight_decay"]:
                     p.data *= 1 - lr * weight_decay
-                elif weight_decay != 0:
-                    grad = grad + weight_decay * p.data
+                    grad = p.grad
+                else:
+                    grad = gradient_with_decay(p, weight_decay)
                 xp = get_array_module(p.data)
                 state = self.state.setdefault(p, {})
                 if not state:

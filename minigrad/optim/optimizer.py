@@ -5,7 +5,7 @@ import numpy as np
 from minigrad import backend
 from minigrad.tensor import Tensor
 
-__all__ = ["Optimizer", "check_non_negative"]
+__all__ = ["Optimizer", "check_non_negative", "gradient_with_decay"]
 
 
 def check_non_negative(values):
@@ -13,6 +13,11 @@ def check_non_negative(values):
     for description, value in values.items():
         if not 0.0 <= value:
             raise ValueError(f"Invalid {description}: {value}")
+
+
+def gradient_with_decay(p, weight_decay):
+    """g = grad + weight_decay·p, the gradient of the loss plus (weight_decay/2)·‖p‖²."""
+    return p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
 
 
 class Optimizer:
@@ -46,6 +51,10 @@ class Optimizer:
         if len({id(p) for p in params}) < len(params) or taken & {id(p) for p in params}:
             raise ValueError("some parameters appear more than once in the parameter groups")
         self.param_groups.append({**self.defaults, **param_group, "params": params})
+
+    def params_with_grad(self, group):
+        """The parameters of ``group`` that backward reached (the others are not stepped)."""
+        return (p for p in group["params"] if p.grad is not None)
 
     def zero_grad(self, set_to_none=True):
         """Forget every parameter's gradient: ``p.grad = None``, or zeros in place."""

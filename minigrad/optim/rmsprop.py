@@ -1,6 +1,6 @@
 """RMSprop and Adadelta, step by step as ``torch.optim.RMSprop`` and ``Adadelta``."""
 from minigrad.backend import get_array_module
-from minigrad.optim.optimizer import Optimizer, check_non_negative
+from minigrad.optim.optimizer import Optimizer, check_non_negative, gradient_with_decay
 
 __all__ = ["Adadelta", "RMSprop"]
 
@@ -25,13 +25,9 @@ class RMSprop(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p in self.params_with_grad(group):
                 xp = get_array_module(p.data)
-                grad = p.grad
-                if group["weight_decay"] != 0:
-                    grad = grad + group["weight_decay"] * p.data
+                grad = gradient_with_decay(p, group["weight_decay"])
                 state = self.state.setdefault(p, {})
                 if not state:
                     state.update(step=0, square_avg=xp.zeros_like(p.data))
@@ -77,13 +73,9 @@ class Adadelta(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, rho, eps = group["lr"], group["rho"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            for p in self.params_with_grad(group):
                 xp = get_array_module(p.data)
-                grad = p.grad
-                if group["weight_decay"] != 0:
-                    grad = grad + group["weight_decay"] * p.data
+                grad = gradient_with_decay(p, group["weight_decay"])
                 state = self.state.setdefault(p, {})
                 if not state:
                     state.update(step=0, square_avg=xp.zeros_like(p.data),

@@ -1,5 +1,5 @@
 """Stochastic gradient descent with momentum, as ``torch.optim.SGD``."""
-from minigrad.optim.optimizer import Optimizer, check_non_negative
+from minigrad.optim.optimizer import Optimizer, check_non_negative, gradient_with_decay
 
 __all__ = ["SGD"]
 
@@ -21,10 +21,8 @@ class SGD(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad if weight_decay == 0 else p.grad + weight_decay * p.data
+            for p in self.params_with_grad(group):
+                grad = gradient_with_decay(p, weight_decay)
                 if momentum:
                     state = self.state.setdefault(p, {})
                     if "momentum_buffer" not in state:
