@@ -114,3 +114,23 @@ def test_versus_alternates_two_trees_and_reports_their_ratio():
 def test_versus_refuses_a_folder_without_minigrad(tmp_path):
     done = run("versus.py", tmp_path, ROOT)
     assert done.returncode == 2 and "not a minigrad source tree" in done.stderr
+
+
+def test_conv_floor_times_the_networks_convolutions_against_pytorchs(tmp_path):
+    pytest.importorskip("torch")
+    from minigrad import models, nn
+    out = tmp_path / "floor.json"
+    done = run("conv_floor.py", "--setting", "fixed-b2-28", "--rounds", 1, "--steps", 1,
+               "--json", out)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())["results"]["fixed-b2-28"]
+    convolutions = [m for m in models.fixed_res_cnn().modules() if isinstance(m, nn.Conv2d)]
+    assert [tuple(row["shape"]) for row in rows] == [
+        (2, conv.weight.shape[1], conv.weight.shape[0], size)
+        for conv, size in zip(convolutions, (28, 14, 7))]
+    for row in rows:
+        products = [row["minigrad"][key] for key in ("W'U", "dY'Uᵀ", "W'ᵀdY'") if key in row["minigrad"]]
+        assert row["products_ms"] == pytest.approx(sum(products), rel=1e-12)
+        assert row["torch_conv_ms"] > 0 and row["unfold_fold_ms"] > 0
+    assert "W'ᵀdY'" not in rows[0]["minigrad"]  # the image needs no gradient
+    assert "| all three |" in done.stdout
