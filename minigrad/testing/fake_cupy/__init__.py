@@ -20,15 +20,45 @@ Reductions and scalar indexing return 0-d device arrays, as CuPy does.
 
 Module functions are NumPy's, wrapped by a module ``__getattr__``: arguments are unwrapped,
 results re-wrapped. ``random`` and ufunc methods such as ``add.at`` are deliberately missing.
+
+Strict to CuPy's API: ``cupy_api.json`` (beside this package; ``python -m
+minigrad.testing.cupy_snapshot`` rewrites it from an installed CuPy) lists CuPy's names, the
+attributes of ``cupy.ndarray`` and the keywords of each function and method. A name CuPy lacks
+is an ``AttributeError``, a keyword it does not take a ``TypeError``, though NumPy has both.
+``cuda.nccl`` appears only after ``importlib.import_module(<this module>.cuda.nccl)``, as in CuPy.
+
+Beside CuPy's API, three things for tests:
+
+* ``count_transfers()``: ``with count_transfers() as counts:`` counts ``counts.reads``
+  (device → host: ``get``, ``asnumpy``, ``item``, ``tolist``, ``float``/``int``/``bool``,
+  printing) and ``counts.copies`` (host → device: ``asarray``/``array`` of host data);
+* ``record_dtypes()``: the dtype of every device array made inside;
+* ``failure(name)``: CuPy as it fails on a machine without a device (``"no-device"``:
+  ``cuda.runtime.getDeviceCount()`` raises ``CUDARuntimeError``), or without CUDA's kernel
+  compiler or BLAS (``"no-nvrtc"``, ``"no-cublas"``: kernels or matrix products raise
+  ``RuntimeError`` as CuPy does when it cannot load the library), or with CuPy's NCCL
+  bindings but no NCCL library (``"no-nccl"``: ``cuda.nccl.available`` is False).
 """
+import contextlib
+import json
 import operator
+import os
 import sys
 import types
 
 import numpy as np
 
+from minigrad.testing.fake_cupy import cuda as cuda  # cupy.cuda: Device, Stream, runtime
+from minigrad.testing.fake_cupy import failures
+
+failure, set_failure = failures.failure, failures.set_failure  # the switch, offered here too
+
 is_stand_in = True
-__version__ = f"stand-in (numpy {np.__version__})"
+API_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cupy_api.json")
+with open(API_PATH) as _file:
+    API = json.load(_file)
+CUPY_VERSION = API["cupy_version"]
+__version__ = f"stand-in for CuPy {CUPY_VERSION} (numpy {np.__version__})"
 
 _CONVERSION_MESSAGE = ("Implicit conversion to a NumPy array is not allowed. "
                        "Please use `.get()` to construct a NumPy array explicitly.")
@@ -38,6 +68,90 @@ _OPERATOR_UFUNCS = {np.add, np.subtract, np.multiply, np.divide, np.floor_divide
                     np.power, np.less, np.less_equal, np.greater, np.greater_equal, np.equal,
                     np.not_equal, np.bitwise_and, np.bitwise_or, np.bitwise_xor,
                     np.left_shift, np.right_shift}
+
+
+# --- what CuPy has: names, and the keywords of its callables ------------------------------
+def check_name(cupy_module, name):
+    """AttributeError unless CuPy's module ``cupy_module`` (e.g. 'cupy.linalg') has ``name``."""
+    names = API["modules"].get(cupy_module, {})
+    if name not in names:
+        raise AttributeError(f"{cupy_module}.{name}: CuPy {CUPY_VERSION} lacks it "
+                             "(see minigrad/testing/cupy_api.json)")
+    return names[name]
+
+
+def check_keywords(qualified_name, kwargs, known):
+    """TypeError for a keyword of ``kwargs`` that is not in ``known`` (None: unknown, any goes)."""
+    if known is None:
+        return
+    for keyword in kwargs:
+        if keyword not in known:
+            raise TypeError(f"{qualified_name}() got the keyword {keyword!r}, which CuPy "
+                            f"{CUPY_VERSION} does not take (it takes: {', '.join(known) or 'none'})")
+
+
+def _method_keywords(name):
+    return API["ndarray"].get(name, {}).get("keywords")
+
+
+# --- kernels: where a real GPU needs CUDA's libraries -------------------------------------
+_NO_KERNEL = {"empty", "empty_like", "zeros", "zeros_like", "reshape", "transpose", "swapaxes",
+              "ravel", "squeeze", "view", "shares_memory", "may_share_memory", "broadcast_to",
+              "expand_dims", "as_strided", "sliding_window_view"}  # allocations and views
+
+
+def _launch(kernel):
+    """Where a real GPU would launch a kernel: fail if its library is 'missing' (see failures)."""
+    if kernel in _NO_KERNEL:
+        return
+    if kernel in ("matmul", "dot") and failures.simulated_failure() == "no-cublas":
+        raise failures.library_error("libcublas.so.12")
+    if kernel not in ("matmul", "dot") and failures.simulated_failure() == "no-nvrtc":
+        raise failures.library_error("libnvrtc.so.12")
+
+
+# --- counting transfers -----------------------------------------------------------------------
+class TransferCounts:
+    """How many times data crossed between host and device: ``reads`` (device → host, each
+    a wait for the device on a GPU) and ``copies`` (host → device)."""
+
+    def __init__(self):
+        self.reads = self.copies = 0
+
+    def __repr__(self):
+        return f"TransferCounts(reads={self.reads}, copies={self.copies})"
+
+
+_counters = []  # the TransferCounts of the count_transfers() blocks now open
+
+
+@contextlib.contextmanager
+def count_transfers():
+    """``with count_transfers() as counts:`` counts the transfers made inside the block."""
+    counts = TransferCounts()
+    _counters.append(counts)
+    try:
+        yield counts
+    finally:
+        _counters.remove(counts)
+
+
+def _count_read():
+    for counts in _counters:
+        counts.reads += 1
+
+
+def _count_copy():
+    for counts in _counters:
+        counts.copies += 1
+
+
+def _holds_device_array(value):
+    if isinstance(value, ndarray):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_device_array(item) for item in value)
+    return False
 
 
 def _mixing_error(host_array, where):
@@ -72,7 +186,9 @@ def _wrap(value):
     return value
 
 
-def _call(function, args, kwargs, where):
+def _call(function, args, kwargs, where, keywords=None):
+    check_keywords(where, kwargs, keywords)
+    _launch(getattr(function, "__name__", where))
     result = function(*_unwrap(args, where), **_unwrap(kwargs, where))
     out = kwargs.get("out")
     if isinstance(out, ndarray) and result is out._array:
@@ -96,6 +212,7 @@ def _binary(operation, reflected=False):
         value = _operand(other, f"operator {operation.__name__}")
         if value is NotImplemented:
             return NotImplemented
+        _launch(operation.__name__)
         if reflected:
             return _wrap(operation(value, self._array))
         return _wrap(operation(self._array, value))
@@ -107,18 +224,24 @@ def _inplace(operation):
         value = _operand(other, f"operator {operation.__name__}")
         if value is NotImplemented:
             return NotImplemented
+        _launch(operation.__name__)
         operation(self._array, value)  # NumPy's in-place operator writes into the shared buffer
         return self
     return method
 
 
 def _unary(operation):
-    return lambda self: _wrap(operation(self._array))
+    def method(self):
+        _launch(operation.__name__)
+        return _wrap(operation(self._array))
+    return method
 
 
 def _method(name):
+    keywords = _method_keywords(name)
+
     def method(self, *args, **kwargs):
-        result = _call(getattr(self._array, name), args, kwargs, f"fake_cupy.ndarray.{name}")
+        result = _call(getattr(self._array, name), args, kwargs, f"cupy.ndarray.{name}", keywords)
         return self if isinstance(result, ndarray) and result._array is self._array else result
     method.__name__ = name
     return method
@@ -208,11 +331,19 @@ class ndarray:
     dot, take, repeat, round = _method("dot"), _method("take"), _method("repeat"), _method("round")
     sort, argsort, nonzero = _method("sort"), _method("argsort"), _method("nonzero")
 
-    item = lambda self, *args: self._array.item(*args)  # a Python scalar, as in CuPy
-    tolist = lambda self: self._array.tolist()
+    # --- reads: device → host, each counted (and a wait for the device on a GPU) -----------
+    def item(self):
+        """The one element as a Python scalar (CuPy's item takes no index)."""
+        _count_read()
+        return self._array.item()
+
+    def tolist(self):
+        _count_read()
+        return self._array.tolist()
 
     def get(self, stream=None, order="C"):
         """Copy to the host: a new numpy.ndarray."""
+        _count_read()
         return np.array(self._array, order=order, copy=True)
 
     # --- indexing and iteration -----------------------------------------------------------
@@ -228,13 +359,17 @@ class ndarray:
     def __iter__(self):
         return (self[index] for index in range(len(self)))
 
-    # --- conversions (each waits for the device on a real GPU) -----------------------------
-    __float__ = lambda self: float(self._array)  # NumPy's rules: size 1 only
-    __int__ = lambda self: int(self._array)
-    __bool__ = lambda self: bool(self._array)
-    __format__ = lambda self, spec: format(self._array, spec)  # f"{loss:.4f}" works, as in CuPy
-    __str__ = lambda self: str(self._array)
-    __repr__ = lambda self: f"fake_cupy.ndarray({self._array!r})"
+    # --- conversions: reads too (each waits for the device on a real GPU) ------------------
+    def _read(self, convert):
+        _count_read()
+        return convert(self._array)
+
+    __float__ = lambda self: self._read(float)  # NumPy's rules: size 1 only
+    __int__ = lambda self: self._read(int)
+    __bool__ = lambda self: self._read(bool)
+    __format__ = lambda self, spec: self._read(lambda a: format(a, spec))  # f"{loss:.4f}", as in CuPy
+    __str__ = lambda self: self._read(str)
+    __repr__ = lambda self: self._read(lambda a: f"fake_cupy.ndarray({a!r})")
 
     # --- operators ------------------------------------------------------------------------
     __add__, __radd__, __iadd__ = _binary(operator.add), _binary(operator.add, True), _inplace(operator.iadd)
@@ -264,6 +399,8 @@ def asarray(a, dtype=None, order=None):
     """Host data (numpy array, scalar, nested list) → a new device array; a device array passes through."""
     if isinstance(a, ndarray):
         return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+    if not _holds_device_array(a):
+        _count_copy()
     return ndarray._from_numpy(np.array(_unwrap(a, "asarray", allow_numpy=True), dtype=dtype, order=order))
 
 
@@ -271,6 +408,8 @@ def array(a, dtype=None, copy=True, order="K", ndmin=0):
     """Like ``asarray``, but copies a device array unless ``copy=False`` lets it pass."""
     if isinstance(a, ndarray) and not copy and ndmin <= a.ndim:
         return asarray(a, dtype)
+    if not _holds_device_array(a):
+        _count_copy()
     data = _unwrap(a, "array", allow_numpy=True)
     return ndarray._from_numpy(np.array(data, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
@@ -290,63 +429,24 @@ def get_array_module(*args):
     return np
 
 
-# --- the `cuda` namespace: enough of CuPy's to select and synchronise a device -----------
-class _Stream:
-    def synchronize(self):
-        pass
-
-
-_Stream.null = _Stream()
-
-
-class _Device:
-    def __init__(self, device=0):
-        self.id = int(device)
-
-    def synchronize(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-    def __repr__(self):
-        return f"<CUDA Device {self.id} (fake_cupy stand-in)>"
-
-
-class CUDARuntimeError(RuntimeError):
-    pass
-
-
-cuda = types.SimpleNamespace(
-    Device=_Device,
-    Stream=_Stream,
-    get_current_stream=lambda: _Stream.null,
-    is_available=lambda: True,
-    runtime=types.SimpleNamespace(
-        getDeviceCount=lambda: 1,
-        CUDARuntimeError=CUDARuntimeError,
-    ),
-)
-
-
-# --- everything else: NumPy's, wrapped ---------------------------------------------------
-def _device_function(function, qualified_name):
+# --- everything else: NumPy's, wrapped, if CuPy has it -------------------------------------
+def _device_function(function, qualified_name, keywords):
     def device_function(*args, **kwargs):
-        return _call(function, args, kwargs, qualified_name)
+        return _call(function, args, kwargs, qualified_name, keywords)
     device_function.__name__ = getattr(function, "__name__", qualified_name)
     device_function.__qualname__ = qualified_name
     device_function.__doc__ = f"{qualified_name}: numpy's {device_function.__name__} on device arrays."
     return device_function
 
 
-def _device_attribute(numpy_owner, name, qualified_name):
-    """NumPy's attribute as this module offers it: constants and types as they are, functions wrapped."""
+def _device_attribute(numpy_owner, name, cupy_module):
+    """NumPy's attribute ``name`` as this module offers it in place of ``cupy_module.name``:
+    constants and types as they are, functions wrapped; AttributeError if CuPy lacks it."""
+    qualified_name = f"{cupy_module}.{name}"
     if name.startswith("_") or name == "random":
         raise AttributeError(f"{qualified_name} is not offered by the stand-in"
                              + (" (minigrad draws random numbers on the host)" if name == "random" else ""))
+    entry = check_name(cupy_module, name)
     value = getattr(numpy_owner, name)  # AttributeError for names NumPy lacks
     if isinstance(value, types.ModuleType):
         if numpy_owner is np and name not in _SUBMODULES:
@@ -357,29 +457,31 @@ def _device_attribute(numpy_owner, name, qualified_name):
             raise AttributeError(f"{qualified_name} is a host array type, not offered by the stand-in")
         return value  # dtypes such as float32, and helpers such as finfo, pass through
     if callable(value):
-        return _device_function(value, qualified_name)
+        return _device_function(value, qualified_name, entry["keywords"])
     return value  # newaxis, inf, nan, pi, e, ...
 
 
 class _Namespace:
-    """A NumPy submodule (``linalg``, ``lib.stride_tricks``, ...) seen through the stand-in."""
+    """A NumPy submodule (``linalg``, ``lib.stride_tricks``, ...) seen through the stand-in
+    as CuPy's submodule ``cupy_module``."""
 
-    def __init__(self, numpy_module, qualified_name):
+    def __init__(self, numpy_module, cupy_module):
         self._numpy_module = numpy_module
-        self._qualified_name = qualified_name
+        self._cupy_module = cupy_module
 
     def __getattr__(self, name):
         if name.startswith("_"):  # also keeps copy/pickle probes away from half-built objects
             raise AttributeError(name)
-        value = _device_attribute(self._numpy_module, name, f"{self._qualified_name}.{name}")
+        value = _device_attribute(self._numpy_module, name, self._cupy_module)
         setattr(self, name, value)
         return value
 
     def __repr__(self):
-        return f"<stand-in namespace {self._qualified_name}>"
+        return f"<stand-in namespace {self._cupy_module}>"
 
 
 def __getattr__(name):
-    value = _device_attribute(np, name, f"{__name__}.{name}")
+    value = _device_attribute(np, name, "cupy")
     globals()[name] = value  # cache, so the next lookup is an ordinary module attribute
     return value
+
