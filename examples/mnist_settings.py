@@ -67,11 +67,19 @@ def fraction(text):
     return number(float, text, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a bad option is one line, the cause, as every other error
+    of the command (argparse prints its ten-line usage first; --help shows it)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
     """The command line. Defaults live in DEFAULTS, so that parsing tells
     which options were actually typed (the others are absent)."""
     d = DEFAULTS
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="train_mnist.py", argument_default=argparse.SUPPRESS,
         description="Train minigrad's CNNs on MNIST or mnist-varres.",
         epilog="Data: --data-dir, else the environment variable MINIGRAD_DATA, else ./data. "

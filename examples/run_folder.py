@@ -99,11 +99,20 @@ def holder_is_running(holder):
 def describe_holder(holder):
     if holder is None:
         return "another process (its lock is being written)"
+    if holder["pid"] <= 0:
+        return "an unreadable lock (.lock)"
     return f"process {holder['pid']} on {holder['host']} (its lock: .lock)"
 
 
 def check_lock(out):
-    """Before every write: the lock must still be ours (nothing else took the folder)."""
+    """Before every write: the folder and its lock must still be there, and the lock
+    ours (nothing else took the folder)."""
+    if not out.is_dir():
+        raise OSError(f"the run folder {out} was removed or moved away during the run; "
+                      "nothing more is written")
+    if not (out / LOCK).exists():
+        raise OSError(f"{out / LOCK} was removed during the run, so another process may "
+                      f"write into {out}; nothing more is written")
     holder = read_lock(out / LOCK)
     if holder is None or holder.get("pid") != os.getpid():
         raise OSError(f"{out} is no longer locked by this process (now: "

@@ -38,7 +38,7 @@ from mnist_settings import UsageError, parse_config
 import minigrad
 from minigrad import GPUUnavailableError, distributed, models, optim
 from minigrad import functional as F
-from minigrad.checkpoint import load_meta
+from minigrad.checkpoint import load_meta, non_finite
 from minigrad.data import count_batches
 from minigrad.optim.lr_scheduler import OneCycleLR
 from minigrad.training import ExponentialMovingAverage, LossLog, NonFiniteLoss, evaluate
@@ -129,8 +129,12 @@ def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, con
         train_loss = train_epoch(model, optimizer, scheduler, average, batches, config,
                                  progress.log)
     train_seconds = time.perf_counter() - start
+    check_finite(model, optimizer, average)
     with weights_to_evaluate(model, average):
         val = evaluate_groups(model, dataset.val, dataset, config)
+    if not math.isfinite(val["loss"]):
+        raise NonFiniteLoss(f"the validation loss is {val['loss']}: the weights grew too large "
+                            f"({learning_rate(optimizer)})")
     seconds = time.perf_counter() - start
     lr = optimizer.param_groups[0]["lr"]
     steps = count_batches(dataset.train, mnist_data.global_batch(config))
@@ -139,6 +143,22 @@ def train_and_validate(epoch, model, optimizer, scheduler, average, dataset, con
     return (f"epoch {epoch + 1}/{config.epochs}  train loss {train_loss:.4f}  "
             f"val loss {val['loss']:.4f}  val accuracy {100 * val['accuracy']:.2f}%  "
             f"lr {lr:.2e}  {format_seconds(seconds)}")
+
+
+def check_finite(model, optimizer, average):
+    """Stop (NonFiniteLoss) before weights or optimizer state holding NaN or inf are
+    evaluated or saved: the last good checkpoint and model.npz stay as they are."""
+    parts = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+    if average is not None:
+        parts["weight average"] = average.state_dict()
+    problem = non_finite(parts)
+    if problem:
+        raise NonFiniteLoss(f"the training made the weights NaN or infinite: {problem} "
+                            f"({learning_rate(optimizer)})")
+
+
+def learning_rate(optimizer):
+    return f"learning rate {optimizer.param_groups[0]['lr']:.3g}"
 
 
 def main(argv=None):
@@ -399,6 +419,8 @@ def describe(error):
 def kept_checkpoint(out):
     """What a stopped run leaves behind, as its checkpoint file says."""
     path = out / run_folder.CHECKPOINT
+    if not out.is_dir():
+        return f"{out} no longer exists (removed or moved away), so no checkpoint is kept there"
     if not path.is_file():
         return "no epoch was completed, so no checkpoint was written"
     try:

@@ -19,7 +19,7 @@ from minigrad import backend
 from minigrad.fileio import atomic_write
 from minigrad.tensor import Tensor
 
-__all__ = ["load", "load_checkpoint", "load_meta", "save", "save_checkpoint"]
+__all__ = ["load", "load_checkpoint", "load_meta", "non_finite", "save", "save_checkpoint"]
 
 
 def save(state_dict, path):
@@ -121,12 +121,9 @@ def load_checkpoint(path, model, optimizer=None, extras=None):
     if "meta" not in state or not parts["model"]:
         raise ValueError(f"{path}: not a checkpoint (no model/... weights and meta record; "
                          "a model.npz loads with model.load_state_dict(minigrad.load(path)))")
-    for part, arrays in parts.items():
-        for name, value in arrays.items():
-            if value.dtype.kind == "f" and not np.isfinite(value).all():
-                count = int(np.size(value) - np.isfinite(value).sum())
-                raise ValueError(f"{path}: {name!r} of the {part} holds {count:,} NaN or "
-                                 "infinite value(s); a checkpoint with them cannot be trusted")
+    problem = non_finite(parts)
+    if problem:
+        raise ValueError(f"{path}: {problem}; a checkpoint with them cannot be trusted")
     if optimizer is not None and not parts["optimizer"]:
         raise ValueError(f"{path}: holds no optimizer state, so training cannot resume from it")
     for part in extras:
@@ -145,6 +142,18 @@ def load_checkpoint(path, model, optimizer=None, extras=None):
         rng = np.random.default_rng()
         rng.bit_generator.state = from_json_array(state, "rng", path)
     return from_json_array(state, "meta", path), rng
+
+
+def non_finite(parts):
+    """None if every float array of ``parts`` ({part: {name: array}}) is finite, else
+    "'NAME' of the PART holds N NaN or infinite value(s)" for the first that is not."""
+    for part, arrays in parts.items():
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "f" and not np.isfinite(value).all():
+                count = int(np.size(value) - np.isfinite(value).sum())
+                return f"{name!r} of the {part} holds {count:,} NaN or infinite value(s)"
+    return None
 
 
 def load_meta(path):

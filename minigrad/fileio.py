@@ -4,7 +4,8 @@ Every file minigrad writes (checkpoints, downloads, caches, metrics, plots)
 goes through :func:`atomic_write`: the bytes go to a temporary file in the
 same folder, which is flushed, synced and then renamed over the target in
 one step. A reader sees the old file or the new one, never a mix; if the
-write fails, the old file is untouched and the temporary file is removed.
+write fails, the old file is untouched, the temporary file is removed, and the
+OSError names the target (never the temporary file).
 """
 import contextlib
 import os
@@ -29,6 +30,11 @@ def atomic_write(path, mode=0o644):
             os.fsync(f.fileno())
         os.chmod(temp, mode)
         os.replace(temp, path)
+    except OSError as error:
+        if error.errno is None or error.filename not in (None, str(temp)):
+            raise  # not about the file being written
+        # Name the user's file, not the hidden temporary one (or none, as a full disk does).
+        raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         if temp.exists():
             temp.unlink()

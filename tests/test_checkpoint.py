@@ -257,3 +257,32 @@ def test_checkpoints_are_written_through_the_one_atomic_writer(tmp_path, monkeyp
     save_checkpoint(tmp_path / "checkpoint.npz", small_net())
     assert written == [os.fspath(tmp_path / "checkpoint.npz")]
     assert zipfile.is_zipfile(tmp_path / "checkpoint.npz")
+
+
+# ----- issue 21: a failed write names the user's file ------------------------------------------
+
+@pytest.mark.parametrize("case, reason", [("folder missing", "No such file or directory"),
+                                          ("folder is a file", "Not a directory"),
+                                          ("target is a folder", "Is a directory"),
+                                          ("disk full", "No space left on device")])
+def test_a_failed_save_names_the_users_file_never_the_hidden_temporary_one(case, reason, tmp_path,
+                                                                          monkeypatch):
+    """Before: '[Errno 2] No such file or directory: '.../.model.npz.tmp-minigrad-PID'', or,
+    for a full disk, no file at all."""
+    target = {"folder missing": tmp_path / "gone" / "model.npz",
+              "folder is a file": tmp_path / "notes.txt" / "model.npz",
+              "target is a folder": tmp_path / "model.npz",
+              "disk full": tmp_path / "model.npz"}[case]
+    (tmp_path / "notes.txt").write_text("mine")
+    if case == "target is a folder":
+        target.mkdir()
+    if case == "disk full":
+        def full(descriptor):
+            raise OSError(28, os.strerror(28))
+        monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as caught:
+        save({"w": np.ones(3)}, target)
+    assert str(caught.value) == f"[Errno {caught.value.errno}] {reason}: '{target}'"
+    assert caught.value.filename == str(target) and caught.value.filename2 is None
+    assert sorted(os.listdir(tmp_path)) == sorted(["notes.txt"] + (["model.npz"] if case ==
+                                                                   "target is a folder" else []))

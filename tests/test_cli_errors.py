@@ -128,7 +128,8 @@ def dead_pid():
 def test_bad_options_are_refused_naming_the_option(args, message, tmp_path, env):
     out = [] if args == ["--resume"] else ["--out", tmp_path / "run"]
     result = run_cli(*args, *out, env=env)
-    check_refused(result, message)
+    line = check_refused(result, message)
+    assert result.stderr.strip() == line  # one line: the cause, not argparse's usage first
     assert not any(name in result.stderr for name in INTERNAL_NAMES), result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -144,8 +145,12 @@ def test_a_validation_split_larger_than_the_data_names_the_option_and_folder(tin
 
 def test_missing_data_is_one_clear_error(env, tmp_path):
     result = run_cli("--data-dir", tmp_path / "empty", "--out", tmp_path / "run", env=env)
-    check_refused(result, "cannot load the data: MNIST file(s) not found")
-    assert "--data-dir" in result.stderr and "Download failed too" in result.stderr
+    line = check_refused(result, "cannot load the data: MNIST file(s) not found")
+    # The cause first, in one line (the places looked in and the mirrors tried come after).
+    assert f"not found: train-images-idx3-ubyte, train-labels-idx1-ubyte, in {tmp_path / 'empty'}"\
+        in line and "and the download failed: could not download train-images-idx3-ubyte.gz" \
+        in line and "none/train-images-idx3-ubyte.gz: " in line
+    assert "--data-dir" in result.stderr and "Looked in:" in result.stderr
 
 
 def test_random_bytes_inside_a_gzip_file_are_reported_as_a_corrupt_gzip_file(tiny_mnist, env,
@@ -628,3 +633,83 @@ def test_an_old_unreadable_lock_is_cleared_and_a_fresh_one_is_respected(tiny_mni
     result = run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
     check_ok(result)
     assert "an unreadable lock, older than a process takes to write one" in result.stderr
+
+
+# ------------------------------------- issue 21: weak messages, lost or wrong runs ---
+
+FULL_DISK_AFTER_THE_PROBE = """
+import errno, os, runpy, sys
+calls = []
+def fsync_on_a_full_disk(descriptor):  # the --out probe gets through, then the disk is full
+    calls.append(descriptor)
+    if len(calls) > 1:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+os.fsync = fsync_on_a_full_disk
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_full_disk_names_the_runs_file_never_a_hidden_temporary_one(finished_run, tiny_mnist,
+                                                                     env, tmp_path):
+    """Before: 'cannot write the run's files ([Errno 28] No space left on device)', no file
+    named (or, for other errors, the hidden .checkpoint.npz.tmp-minigrad-PID)."""
+    run = copy_run(finished_run, tmp_path)
+    before = contents(run)
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env,
+                     wrapper=FULL_DISK_AFTER_THE_PROBE)
+    line = check_refused(result, f"cannot write the run's files ({run / 'checkpoint.npz'}: No "
+                         "space left on device); the checkpoint of epoch 1 is kept in", code=1)
+    assert TEMP_MARK not in result.stderr and "Errno" not in line
+    assert contents(run) == before and not temporaries(run)
+
+
+def test_a_run_folder_removed_during_the_run_is_named_and_never_made_again(tiny_mnist, env,
+                                                                          tmp_path):
+    """Before: '... is no longer locked by this process (now: process -1 on HOST ...)'."""
+    out, away = tmp_path / "run", tmp_path / "moved"
+    process = start_cli("--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 3000,
+                        "--out", out, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out.rename(away)  # as a user removing it would, without racing the writer
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and "process -1" not in stderr, stderr
+    line = stderr.strip()
+    assert line.startswith("train_mnist.py: error: cannot write the run's files (") and \
+        f"{out} no longer exists (removed or moved away)" in line and "\n" not in line, stderr
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def one_step_run(tiny_mnist, env, tmp_path_factory):
+    """A finished run of one epoch of one step (--limit 16), at a constant learning rate:
+    a resumed epoch's loss is read before its one update, so a huge --lr is not seen there."""
+    out = tmp_path_factory.mktemp("one-step") / "run"
+    check_ok(run_cli("--data-dir", tiny_mnist, *TINY, "--limit", 16, "--schedule", "constant",
+                     "--out", out, env=env))
+    return out
+
+
+@pytest.mark.parametrize("lr, message", [
+    (1e39, "the training made the weights NaN or infinite: '0.weight' of the model holds 144 "
+           "NaN or infinite value(s) (learning rate 1e+39)"),
+    (1e37, "the validation loss is nan: the weights grew too large (learning rate 1e+37)")])
+def test_a_diverging_resumed_run_never_writes_over_its_last_good_checkpoint(
+        lr, message, one_step_run, tiny_mnist, env, tmp_path):
+    """Before: the run finished (exit 0) and replaced checkpoint.npz and model.npz by
+    infinite weights, and metrics.json recorded a validation loss of NaN."""
+    run = copy_run(one_step_run, tmp_path)
+    before = contents(run)
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2,
+                     "--lr", lr, env=env)
+    line = check_refused(result, f"stopped in epoch 2: {message}; the checkpoint of epoch 1 is "
+                         f"kept in {run / 'checkpoint.npz'}. Lower the learning rate", code=1)
+    assert result.stderr.strip().splitlines()[-1] == line
+    assert contents(run) == before

@@ -221,6 +221,23 @@ def test_killed_cache_write_leaves_nothing_at_the_next_start(small_varres, user_
     assert leftovers(user_cache) == sorted(before + ["notes.txt"])
 
 
+def test_a_cache_that_cannot_be_written_is_one_warning_line_naming_it(small_varres, tmp_path,
+                                                                      capsys):
+    """Before: a UserWarning naming cache.py's line, the hidden temporary file, and the
+    source line of the call."""
+    load_varres(small_varres, "train", cache_dir=tmp_path / "cache")
+    for cached in (tmp_path / "cache").iterdir():  # a folder in the way of each cache file
+        cached.unlink()
+        cached.mkdir()
+    capsys.readouterr()
+    groups = load_varres(small_varres, "train", cache_dir=tmp_path / "cache")
+    assert sum(len(labels) for _, labels in groups.values()) == 12
+    lines = capsys.readouterr().err.splitlines()
+    paths = sorted(str(path) for path in (tmp_path / "cache").iterdir())
+    assert sorted(lines) == [f"warning: could not write the cache file {path}: Is a directory; "
+                             "the images will be decoded again next time" for path in paths]
+
+
 # ------------------------------------------------------------- mnist-varres images of odd sizes
 
 @pytest.fixture(scope="module")

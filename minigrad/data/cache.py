@@ -6,14 +6,14 @@ A cache file holds a format version, a key string describing its source
 of skipped files). Reading returns None, meaning "rebuild", if the file is
 missing, stale (other key) or unreadable in any way. Writing goes through
 minigrad.fileio.atomic_write (permissions 0644); a folder that cannot be
-written only costs a warning.
+written only costs a warning on stderr.
 
 Caches live in the user's cache folder, never in the data folder unasked:
 ``$XDG_CACHE_HOME/minigrad``, else ``~/.cache/minigrad``.
 """
 
 import os
-import warnings
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,8 @@ def _unpack_groups(archive):
 
 
 def write_group_cache(path, key, groups, notes=()):
-    """Atomically write groups and notes to path; warn (don't fail) if that is impossible."""
+    """Atomically write groups and notes to path; warn on stderr (don't fail) if that is
+    impossible."""
     path = Path(path)
     arrays = {"version": np.array(CACHE_VERSION), "key": np.array(key)}
     arrays["notes"] = np.array(list(notes), dtype=str)
@@ -75,5 +76,6 @@ def write_group_cache(path, key, groups, notes=()):
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, mode=0o644) as cache_file:
             np.savez_compressed(cache_file, **arrays)
-    except OSError as error:
-        warnings.warn(f"could not write the cache file {path}: {error}", stacklevel=2)
+    except OSError as error:  # one line on stderr, as the loaders' other warnings
+        print(f"warning: could not write the cache file {path}: {error.strerror or error}; "
+              "the images will be decoded again next time", file=sys.stderr)

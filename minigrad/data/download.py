@@ -165,7 +165,8 @@ def _aside_name(target):
 
 
 def _download_one(name, target, mirrors):
-    """Try each mirror in turn; raise DownloadError with every failure."""
+    """Try each mirror in turn; raise DownloadError, its first line naming the first
+    mirror's failure, then (if several) every mirror's."""
     failures = []
     for base in mirrors:
         url = base + name + ".gz"
@@ -179,7 +180,9 @@ def _download_one(name, target, mirrors):
             os.rename(target, _aside_name(target))
         write_bytes(target, payload, mode=0o644)
         return
-    raise DownloadError(f"could not download {name}.gz from any mirror:\n" + "\n".join(failures))
+    tried = "\nMirrors tried:\n" + "\n".join(failures) if len(failures) > 1 else ""
+    raise DownloadError(f"could not download {name}.gz from any mirror "
+                        f"({failures[0].strip()}){tried}")
 
 
 def _fetch(url, max_bytes):

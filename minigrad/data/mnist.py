@@ -48,7 +48,9 @@ def find_mnist(data_dir, split=None):
         else:
             found[name] = path
     if missing:
-        raise FileNotFoundError(_missing_message(data_dir, missing))
+        error = FileNotFoundError(_missing_message(data_dir, missing))
+        error.missing = missing
+        raise error
     return found
 
 
@@ -72,7 +74,7 @@ def load_mnist(data_dir=None, split="train", download=True, redownload=False):
     except FileNotFoundError as missing:
         if not download:
             raise
-        paths = _download_or_explain(data_dir, split, missing)
+        paths = _download_or_explain(data_dir, split, missing.missing)
     images_name, labels_name = SPLIT_FILES[split]
     images = read_idx(paths[images_name], ndim=3)
     labels = read_idx(paths[labels_name], ndim=1)
@@ -93,16 +95,22 @@ def _first_existing(paths):
     return None
 
 
-def _missing_message(data_dir, names):
-    lines = [f"MNIST file(s) not found: {', '.join(names)}. Looked in:"]
+def _missing_message(data_dir, names, download_error=None):
+    """The cause first, in one line (the files missing, and why the download failed),
+    then the remedy, every place looked in, and every mirror tried."""
+    cause = f"MNIST file(s) not found: {', '.join(names)}, in {data_dir} or its mnist/ or MNIST/raw/"
+    details = []
+    if download_error is not None:
+        first, _, details = str(download_error).partition("\n")
+        cause += f", and the download failed: {first}"
+        details = [details] if details else []
+    lines = [cause + ".",
+             "Point at a local copy with --data-dir DIR or the environment variable "
+             f"{DATA_ENV}=DIR (DIR holding mnist/*-ubyte.gz, *-ubyte.gz or MNIST/raw/), "
+             f"or set {MIRROR_ENV} to a base URL to download from (file:// works). Looked in:"]
     for name in names:
         lines += [f"  {path}" for path in mnist_candidates(data_dir, name)]
-    lines.append(
-        "Point at a local copy with --data-dir DIR or the environment variable "
-        f"{DATA_ENV}=DIR (DIR holding mnist/*-ubyte.gz, *-ubyte.gz or MNIST/raw/), "
-        f"or set {MIRROR_ENV} to a base URL to download from (file:// works)."
-    )
-    return "\n".join(lines)
+    return "\n".join(lines + details)
 
 
 def _download_or_explain(data_dir, split, missing):
@@ -110,7 +118,7 @@ def _download_or_explain(data_dir, split, missing):
     try:
         download_mnist(data_dir, names=SPLIT_FILES[split])
     except OSError as error:
-        raise FileNotFoundError(f"{missing}\nDownload failed too: {error}") from error
+        raise FileNotFoundError(_missing_message(data_dir, missing, error)) from error
     return find_mnist(data_dir, split)
 
 
