@@ -1,7 +1,13 @@
 """The CuPy stand-in: it must refuse what CuPy refuses (and a little more), and compute like NumPy."""
+import importlib
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import minigrad
+from minigrad import backend, distributed
 from minigrad.testing import fake_cupy as fake
 
 MIXING = "numpy.ndarray"
@@ -237,3 +243,216 @@ def test_engine_like_computation_matches_numpy():
     for device_value, host_value in zip(got, expected):
         assert isinstance(device_value, fake.ndarray)
         np.testing.assert_allclose(fake.asnumpy(device_value), host_value, rtol=1e-6)
+
+
+# ----- strict to CuPy's API: the snapshot in minigrad/testing/cupy_api.json ----------------
+
+def test_names_cupy_lacks_are_refused_though_numpy_has_them():
+    for name in ("insert", "geomspace", "nanquantile", "errstate", "vecdot"):
+        assert hasattr(np, name)
+        with pytest.raises(AttributeError, match=rf"cupy\.{name}: CuPy {fake.CUPY_VERSION} lacks it"):
+            getattr(fake, name)
+    with pytest.raises(AttributeError, match="cupy.lib.stride_tricks.broadcast_shapes: CuPy"):
+        fake.lib.stride_tricks.broadcast_shapes
+    assert fake.linalg.matrix_power(fake.asarray(np.eye(2)), 2).shape == (2, 2)
+
+
+@pytest.mark.parametrize("call, keyword", [
+    (lambda a: fake.sum(a, where=a > 0), "where"),
+    (lambda a: a.sum(initial=0.0), "initial"),
+    (lambda a: a.max(initial=0.0), "initial"),
+    (lambda a: fake.zeros((2,), like=a), "like"),
+    (lambda a: fake.exp(a, where=a > 0), "where"),
+    (lambda a: a.astype(np.float64, device="cpu"), "device"),
+    (lambda a: fake.clip(a, min=0.0, max=1.0), "min"),
+    (lambda a: fake.lib.stride_tricks.sliding_window_view(a, window_shape=(2, 2), writeable=False,
+                                                          readonly=True), "readonly"),
+], ids=["sum-where", "ndarray.sum-initial", "ndarray.max-initial", "zeros-like", "exp-where",
+        "astype-device", "clip-min", "sliding_window_view-readonly"])
+def test_keywords_cupy_lacks_are_refused_though_numpy_takes_them(x, call, keyword):
+    with pytest.raises(TypeError, match=f"got the keyword '{keyword}', which CuPy"):
+        call(x)
+
+
+def test_keywords_cupy_takes_are_fine(x):
+    assert fake.sum(x, axis=0, keepdims=True).shape == (1, 4)
+    assert x.max(axis=1, keepdims=True).shape == (3, 1)
+    assert fake.exp(x, dtype=np.float64).dtype == np.float64
+    assert fake.clip(x, a_min=0.0, a_max=1.0).shape == x.shape
+    assert x.clip(min=0.0, max=1.0).shape == x.shape
+
+
+def test_every_ndarray_attribute_of_the_stand_in_is_one_cupy_ndarray_has():
+    ours = [name for name in vars(fake.ndarray) if not (name.startswith("_") and not name.startswith("__"))]
+    ours = [name for name in ours if name not in ("__slots__", "__module__", "__doc__", "__qualname__",
+                                                  "__firstlineno__", "__static_attributes__")]
+    assert "reshape" in ours and "__float__" in ours and "get" in ours
+    missing = [name for name in ours if name not in fake.API["ndarray"]]
+    assert missing == [], f"the stand-in's ndarray has what cupy.ndarray lacks: {missing}"
+
+
+def test_every_cuda_name_of_the_stand_in_is_one_cupy_cuda_has():
+    modules = fake.API["modules"]
+    for namespace, cupy_name in ((fake.cuda, "cupy.cuda"), (fake.cuda.runtime, "cupy.cuda.runtime")):
+        ours = [name for name, value in vars(namespace).items()
+                if not name.startswith("_") and value is not fake.failures]  # the stand-in's switch
+        assert ours
+        assert [name for name in ours if name not in modules[cupy_name]] == [], cupy_name
+
+
+def test_the_snapshot_knows_the_version_and_the_keywords():
+    assert fake.CUPY_VERSION[0].isdigit() and fake.CUPY_VERSION in fake.__version__
+    cupy = fake.API["modules"]["cupy"]
+    assert cupy["sum"]["keywords"] == ["a", "axis", "dtype", "out", "keepdims"]
+    assert cupy["exp"]["keywords"] == ["out", "casting", "dtype"]  # a ufunc: x is positional only
+    assert fake.API["ndarray"]["item"]["keywords"] == []
+    assert "nccl" not in fake.API["modules"]["cupy.cuda"]  # only after an import
+
+
+def test_the_snapshot_reads_cython_signatures():
+    from minigrad.testing import cupy_snapshot
+    read = cupy_snapshot.keywords_from_text
+    assert read("self, Py_ssize_t axis1, Py_ssize_t axis2") == ["axis1", "axis2"]
+    assert read("self, *shape, order='C', copy=None") == ["order", "copy"]
+    assert read("x, /, out=None, \\*, casting='same_kind', dtype=None") == ["out", "casting", "dtype"]
+    assert read("self, _ndarray_base b, _ndarray_base out=None") == ["b", "out"]
+    assert read("a, shape=(1, 2), **kwargs") is None
+    assert read("a, axis=None") == ["a", "axis"]
+
+
+def test_the_snapshot_ships_in_the_package():
+    from setuptools.config.setupcfg import read_configuration
+    setup_cfg = Path(__file__).resolve().parents[1] / "setup.cfg"
+    options = read_configuration(str(setup_cfg))["options"]
+    assert "cupy_api.json" in options["package_data"]["minigrad.testing"]
+
+
+# ----- CuPy's differences that matter -----------------------------------------------------
+
+def test_nccl_appears_only_after_its_import():
+    sys.modules.pop(f"{fake.__name__}.cuda.nccl", None)
+    if "nccl" in vars(fake.cuda):
+        delattr(fake.cuda, "nccl")
+    assert not hasattr(fake.cuda, "nccl")
+    nccl = importlib.import_module(f"{fake.__name__}.cuda.nccl")
+    assert fake.cuda.nccl is nccl and nccl.available
+    with fake.failure("no-nccl"):
+        assert not nccl.available
+
+
+def test_the_flags_have_no_writeable(x):
+    assert not hasattr(x.flags, "writeable")
+
+
+def test_item_takes_no_index_as_in_cupy(x):
+    with pytest.raises(TypeError):
+        x.item(0)
+
+
+@pytest.mark.parametrize("name, call", [
+    ("libnvrtc.so.12", lambda: fake.arange(4) * 2),
+    ("libnvrtc.so.12", lambda: fake.exp(fake.zeros(3))),
+    ("libcublas.so.12", lambda: fake.ones((2, 2)) @ fake.ones((2, 2))),
+])
+def test_missing_libraries_fail_as_in_cupy(name, call):
+    failure = "no-nvrtc" if "nvrtc" in name else "no-cublas"
+    call()  # works without the failure
+    with fake.failure(failure):
+        with pytest.raises(RuntimeError, match=f"CuPy failed to load {name}"):
+            call()
+    call()
+
+
+def test_no_device_fails_as_in_cupy():
+    with fake.failure("no-device"):
+        with pytest.raises(fake.cuda.runtime.CUDARuntimeError, match="cudaErrorInsufficientDriver"):
+            fake.cuda.runtime.getDeviceCount()
+        assert not fake.cuda.is_available()
+    assert fake.cuda.runtime.getDeviceCount() == 1
+    with pytest.raises(ValueError, match="unknown failure"):
+        fake.set_failure("no-gpu")
+
+
+# ----- counting transfers -----------------------------------------------------------------
+
+@pytest.mark.parametrize("read", [
+    lambda a: a.get(), lambda a: fake.asnumpy(a), lambda a: a.sum().item(), lambda a: float(a.sum()),
+    lambda a: int(a.sum()), lambda a: bool(a.sum()), lambda a: a.tolist(), lambda a: f"{a.sum():.2f}",
+    lambda a: str(a), lambda a: repr(a),
+], ids=["get", "asnumpy", "item", "float", "int", "bool", "tolist", "format", "str", "repr"])
+def test_each_read_back_is_counted_once(x, read):
+    with fake.count_transfers() as counts:
+        read(x)
+    assert (counts.reads, counts.copies) == (1, 0)
+
+
+def test_copies_to_the_device_are_counted_and_device_work_is_not(x):
+    with fake.count_transfers() as counts:
+        y = fake.asarray(np.ones(3))
+        fake.array([1.0, 2.0])
+        fake.asarray(2.0)
+        assert (counts.reads, counts.copies) == (0, 3)
+        z = (x * 2 + 1).sum(axis=0)
+        fake.asarray(z)
+        fake.asarray(x, dtype=np.float64)
+        fake.array(x)
+        fake.asarray([x[0], x[1]])  # device data, stacked on the device
+        y[y > 0] += x[0, 0] > 0
+    assert (counts.reads, counts.copies) == (0, 3)
+
+
+def test_counting_blocks_nest_and_end(x):
+    with fake.count_transfers() as outer:
+        x.get()
+        with fake.count_transfers() as inner:
+            x.get()
+    x.get()
+    assert (outer.reads, inner.reads) == (2, 1)
+
+
+# ----- the engine meeting the stand-in's failures -------------------------------------------
+
+@pytest.fixture
+def cupy_is_the_stand_in(monkeypatch):
+    """backend looks for CuPy afresh and finds the stand-in under the name 'cupy'."""
+    previous = backend.gpu_module()
+    backend.set_gpu_module(None)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    yield
+    backend.set_gpu_module(previous)
+
+
+@pytest.mark.parametrize("failure, library", [("no-nvrtc", "libnvrtc.so.12"),
+                                               ("no-cublas", "libcublas.so.12")])
+def test_missing_cuda_libraries_make_the_gpu_unavailable_with_the_install_line(
+        cupy_is_the_stand_in, failure, library):
+    with fake.failure(failure):
+        with pytest.raises(backend.GPUUnavailableError) as caught:
+            backend.gpu_module()
+    message = str(caught.value)
+    assert f"CuPy cannot compute on its device (RuntimeError: CuPy failed to load {library}" in message
+    assert "pip install 'minigrad[gpu]'" in message
+
+
+def test_no_device_makes_the_gpu_unavailable_saying_why(cupy_is_the_stand_in):
+    with fake.failure("no-device"):
+        with pytest.raises(backend.GPUUnavailableError,
+                           match="CuPy found no usable CUDA device: cudaErrorInsufficientDriver"):
+            minigrad.tensor([1.0, 2.0]).to("gpu")
+
+
+def test_a_working_stand_in_is_found_as_cupy(cupy_is_the_stand_in):
+    assert backend.gpu_module() is fake
+    assert backend.device_of(minigrad.tensor([1.0]).to("gpu").data) == "gpu"
+
+
+def test_distributed_imports_the_stand_ins_nccl_and_names_a_missing_library(monkeypatch):
+    previous = backend.gpu_module()
+    backend.set_gpu_module(fake)
+    try:
+        assert distributed._nccl() is importlib.import_module(f"{fake.__name__}.cuda.nccl")
+        with fake.failure("no-nccl"):
+            with pytest.raises(distributed.DistributedError, match="pip install nvidia-nccl-cu12"):
+                distributed._nccl()
+    finally:
+        backend.set_gpu_module(previous)

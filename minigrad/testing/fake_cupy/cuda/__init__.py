@@ -4,9 +4,8 @@ Every name here is one ``cupy.cuda`` has (a test checks them against the snapsho
 ``nccl`` is not among them until ``importlib.import_module(<stand-in>.cuda.nccl)``
 imports it, as in CuPy, where ``cupy.cuda`` has no ``nccl`` until then.
 """
-import types
-
 from minigrad.testing.fake_cupy import failures
+from minigrad.testing.fake_cupy.cuda import runtime as runtime  # getDeviceCount, CUDARuntimeError
 
 
 class Stream:
@@ -45,19 +44,6 @@ class Device:
         return f"<CUDA Device {self.id} (fake_cupy stand-in)>"
 
 
-class CUDARuntimeError(RuntimeError):
-    """CUDA's runtime refused (CuPy: ``cupy_backends.cuda.api.runtime.CUDARuntimeError``)."""
-
-
-def _device_count():
-    if failures.simulated_failure() == "no-device":  # CuPy's words on a machine without a driver
-        raise CUDARuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient "
-                               "for CUDA runtime version")
-    return 1
-
-
 def is_available():
     return failures.simulated_failure() != "no-device"
 
-
-runtime = types.SimpleNamespace(getDeviceCount=_device_count, CUDARuntimeError=CUDARuntimeError)
