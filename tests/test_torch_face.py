@@ -500,7 +500,51 @@ BAD_INPUTS = [  # (what, call, error, words the message holds)
      "'a' is a int, not a Module"),
     ("a ModuleList of a number", lambda: minigrad.nn.ModuleList([minigrad.nn.ReLU(), 3]),
      TypeError, "item 1 is a int, not a Module"),
+    # issue 21, more: the first was accepted (an epoch of no step), the others held
+    ("DataLoader(shuffle=True) of an empty dataset", lambda: minigrad.utils.data.DataLoader(
+        minigrad.utils.data.TensorDataset(_t(np.zeros((0, 2)))), shuffle=True), ValueError,
+     "num_samples should be a positive integer value, but got num_samples=0"),
+    ("Conv2d fed the wrong channel count", lambda: minigrad.nn.Conv2d(1, 16, 3)(
+        _t(np.zeros((2, 3, 28, 28)))), minigrad.ShapeError, "Conv2d(1, 16, kernel_size=(3, 3), "
+     "stride=(1, 1)): conv2d: expected 1 input channels, got 3 (input shape (2, 3, 28, 28), "
+     "weight shape (16, 1, 3, 3)"),
+    ("Linear fed a 1-D input of the wrong size", lambda: minigrad.nn.Linear(4, 3)(_t(np.zeros(5))),
+     minigrad.ShapeError, "Linear(in_features=4, out_features=3, bias=True): linear: expected 4 "
+     "input features (weight (3, 4)), got input of shape (5,)"),
+    ("a Linear after Flatten of the wrong size", lambda: minigrad.nn.Sequential(
+        minigrad.nn.Conv2d(1, 2, 3), minigrad.nn.Flatten(), minigrad.nn.Linear(10, 3))(
+        _t(np.zeros((1, 1, 5, 5)))), minigrad.ShapeError, "layer 2, Linear(in_features=10"),
+    ("backward of a non-scalar without a gradient", lambda: (_t(np.ones((2, 3))).requires_grad_()
+                                                           * 2).backward(),
+     RuntimeError, "a tensor of shape (2, 3) needs an explicit gradient"),
+    ("backward twice without retain_graph", lambda: _backward_twice(), RuntimeError,
+     "already used by an earlier backward() and released"),
+    ("optimizer.load_state_dict from another model", lambda: _adam_of(
+        minigrad.nn.Linear(4, 5)).load_state_dict(_adam_of(minigrad.nn.Linear(3, 2)).state_dict()),
+     ValueError, "state.0.exp_avg has shape (2, 3), parameter 0 has shape (5, 4)"),
+    ("Adam of no parameters", lambda: minigrad.optim.Adam([]), ValueError,
+     "optimizer got an empty parameter list"),
+    ("TensorDataset of two lengths", lambda: minigrad.utils.data.TensorDataset(
+        _t(np.zeros((4, 2))), _t(np.zeros(3))), ValueError, "size mismatch between tensors"),
+    ("random_split whose lengths do not sum", lambda: minigrad.utils.data.random_split(
+        list(range(4)), [1, 2]), ValueError, "Sum of input lengths does not equal"),
+    ("cross_entropy with label 10 of 10 classes", lambda: F.cross_entropy(
+        _t(np.zeros((2, 10))), minigrad.tensor([1, 10])), ValueError, "labels must lie in [0, 10)"),
 ]
+
+
+def _backward_twice():
+    y = (_t([1.0, 2.0]).requires_grad_().exp()).sum()
+    y.backward()
+    y.backward()
+
+
+def _adam_of(model):
+    """An Adam that has stepped once on ``model`` (so it has state)."""
+    optimizer = minigrad.optim.Adam(model.parameters())
+    model(_t(np.ones((1, model.in_features)))).sum().backward()
+    optimizer.step()
+    return optimizer
 
 
 @pytest.mark.parametrize("call, error, words", [case[1:] for case in BAD_INPUTS],

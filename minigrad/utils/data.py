@@ -107,6 +107,9 @@ class DataLoader:
                                        not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
+        if shuffle and sampler is None and len(dataset) == 0:  # as torch's RandomSampler
+            raise ValueError("num_samples should be a positive integer value, but got "
+                             "num_samples=0")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.sampler, self.drop_last, self.generator = sampler, drop_last, generator
         self.collate_fn = collate_fn or default_collate
