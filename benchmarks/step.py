@@ -4,6 +4,7 @@ Adam), minigrad against PyTorch, each framework alone in a fresh process.
     python benchmarks/step.py                  # the four settings, 7 rounds, CPU
     python benchmarks/step.py --threads 1      # every BLAS/OpenMP pool and torch at 1 thread
     python benchmarks/step.py --device gpu     # CuPy against PyTorch CUDA
+    python benchmarks/step.py --device gpu --batch-sweep   # the fixed network, batch 16 to 1,024
     python benchmarks/step.py --worker minigrad --setting fixed-b16-28 --steps 40
 
 A setting is NETWORK-bBATCH-SIZES: ``fixed-b128-28``, ``varres-b16-64``,
@@ -15,6 +16,18 @@ random data, warms up, then times ``--steps`` steps with
 JSON line: the median (and best) ms per step and the peak memory of the steps (see
 ``common.MemoryProbe``; for minigrad on the CPU also tracemalloc's peak of
 the arrays one step allocates).
+
+Peak memory on the GPU has one definition for both: the most bytes held by live
+allocations during the timed steps, above what was held when they began. PyTorch
+reports it as ``torch.cuda.max_memory_allocated``; for minigrad a ``cupy.cuda.MemoryHook``
+(:func:`live_memory_hook`) adds each block CuPy's pool hands out and subtracts each block
+given back. The pool's cached free blocks, which ``MemoryPool.total_bytes`` would count,
+are not memory in use (PyTorch's caching allocator keeps them too, and does not count them).
+
+``--batch-sweep`` (GPU only) runs the fixed network at batch 16, 32, ..., 1,024. At
+small batches a step is bound by kernel launches (tens of small kernels, each costing
+microseconds to start whatever its size), so its time hardly grows with the batch; where
+the time per image stops falling, the arithmetic has taken over.
 
 The driver prints a markdown table (median ms, median of the per-round
 ratios minigrad / PyTorch with their min-max range, memory) and writes JSON
@@ -57,6 +70,8 @@ import minigrad.functional as F  # noqa: E402
 from minigrad import backend, models, optim  # noqa: E402
 
 SETTINGS = ["fixed-b16-28", "fixed-b128-28", "varres-b16-64", "varres-b16-32,48,64"]
+SWEEP_BATCHES = [16, 32, 64, 128, 256, 512, 1024]
+SWEEP = [f"fixed-b{batch}-28" for batch in SWEEP_BATCHES]
 NETWORKS = ("fixed", "varres")
 MIB = 2 ** 20
 
@@ -136,6 +151,32 @@ def torch_stepper(torch, network, batches, device):
     return step, data, torch.cuda.synchronize if device == "gpu" else None
 
 
+def live_memory_hook(gpu):
+    """A ``cupy.cuda.MemoryHook`` counting the bytes in live allocations: ``in_use`` now
+    and ``peak`` since it was made, both relative to when it was made (as PyTorch's
+    ``max_memory_allocated`` after ``reset_peak_memory_stats``, less what was allocated then).
+
+    CuPy calls ``malloc_postprocess`` when its pool hands out a block and
+    ``free_postprocess`` when a block goes back; ``mem_size`` is the block's size
+    (the request rounded up to 512 bytes, as PyTorch rounds). It counts only inside
+    ``with hook:``, on this thread.
+    """
+    class LiveMemory(gpu.cuda.MemoryHook):
+        name = "LiveMemory"
+
+        def __init__(self):
+            self.in_use = self.peak = 0
+
+        def malloc_postprocess(self, **kwargs):
+            self.in_use += kwargs["mem_size"]
+            self.peak = max(self.peak, self.in_use)
+
+        def free_postprocess(self, **kwargs):
+            self.in_use -= kwargs["mem_size"]
+
+    return LiveMemory()
+
+
 def run_cycle(step, data, sync):
     """One step on each batch (each size); seconds, the device synchronized."""
     start = time.perf_counter()
@@ -159,14 +200,23 @@ def worker(args):
         step, data, sync = minigrad_stepper(network, batches, args.device)
     for _ in range(math.ceil(args.warmup / len(sizes))):
         run_cycle(step, data, sync)
-    probe = MemoryProbe(args.device, torch)
-    probe.start()
-    cycles = [run_cycle(step, data, sync) / len(sizes)
-              for _ in range(math.ceil(args.steps / len(sizes)))]
+    cycles_needed = math.ceil(args.steps / len(sizes))
+    if args.worker == "minigrad" and args.device == "gpu":
+        gpu = backend.gpu_module()
+        sync()
+        hook = live_memory_hook(gpu)
+        with hook:
+            cycles = [run_cycle(step, data, sync) / len(sizes) for _ in range(cycles_needed)]
+        peak, peak_was_reset = hook.peak, True
+    else:
+        probe = MemoryProbe(args.device, torch)
+        probe.start()
+        cycles = [run_cycle(step, data, sync) / len(sizes) for _ in range(cycles_needed)]
+        peak, peak_was_reset = probe.peak_growth(), probe.peak_was_reset
     result = {"framework": args.worker, "setting": args.setting_text, "device": args.device,
               "ms": 1e3 * median(cycles), "ms_best": 1e3 * min(cycles),
               "steps": len(cycles) * len(sizes),
-              "peak_mib": probe.peak_growth() / MIB, "peak_was_reset": probe.peak_was_reset,
+              "peak_mib": peak / MIB, "peak_was_reset": peak_was_reset,
               "report": framework_report(torch),
               "torch_imported": "torch" in sys.modules}
     if args.worker == "minigrad" and args.device == "cpu":
@@ -268,10 +318,17 @@ def main():
     p.add_argument("--worker", choices=FRAMEWORKS, help="run one worker and print its JSON line")
     p.add_argument("--setting", dest="setting_text", default=None,
                    help="the worker's setting, or the one setting the driver runs")
+    p.add_argument("--batch-sweep", action="store_true",
+                   help="with --device gpu: the fixed network at batch " +
+                   ", ".join(map(str, SWEEP_BATCHES)) + " (where launches bound a step)")
     args = parse_args(p)
     if args.worker and args.setting_text is None:
         p.error("--worker needs --setting")
+    if args.batch_sweep and (args.device != "gpu" or args.setting_text or args.worker):
+        p.error("--batch-sweep is for the driver with --device gpu, without --setting")
     settings = SETTINGS if args.setting_text is None else [args.setting_text]
+    if args.batch_sweep:
+        settings = SWEEP
     try:
         args.setting = parse_setting(settings[0])
         for setting in settings:
@@ -284,7 +341,21 @@ def main():
         worker(args)
         return
     suffix = f"-threads{args.threads}" if args.threads else ""
-    drive(settings, args, f"step-{args.device}{suffix}.json")
+    if args.batch_sweep:
+        suffix += "-sweep"
+    rows = drive(settings, args, f"step-{args.device}{suffix}.json")
+    if args.batch_sweep:
+        print_per_image(rows)
+
+
+def print_per_image(rows):
+    """Microseconds per image of each batch: flat where launches bound the step."""
+    print("\n| batch | minigrad µs/image | PyTorch µs/image |\n|---:|---:|---:|")
+    for row in rows:
+        batch = parse_setting(row["setting"])[1]
+        times = row["time_ms"]
+        print(f"| {batch} | {1e3 * times['minigrad'] / batch:.1f} | "
+              f"{1e3 * times['torch'] / batch:.1f} |")
 
 
 if __name__ == "__main__":
