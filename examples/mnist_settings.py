@@ -75,6 +75,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def folder(text):
+    """A folder option, ~ expanded; an empty one (an unset shell variable?) is refused
+    rather than read as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
+    return os.path.expanduser(text)
+
+
 def build_parser():
     """The command line. Defaults live in DEFAULTS, so that parsing tells
     which options were actually typed (the others are absent)."""
@@ -114,14 +122,14 @@ def build_parser():
         help="the assignment's exact setting: Adam with constant lr 1e-3, no augmentation")
     add("--seed", type=non_negative_int,
         help="initial weights, shuffling, augmentation, --limit subset (default: 0)")
-    add("--data-dir", help="folder holding mnist/ and mnist-varres.tgz")
+    add("--data-dir", type=folder, help="folder holding mnist/ and mnist-varres.tgz")
     add("--redownload", action="store_true",
         help="replace MNIST files in DATA_DIR/mnist/ that fail their checksum by a verified "
              "download; each old file is moved aside to <name>.gz.old, never deleted")
-    add("--cache-dir", metavar="DIR", type=os.path.expanduser,
+    add("--cache-dir", metavar="DIR", type=folder,
         help="where the decoded mnist-varres images are cached (default: "
              "$XDG_CACHE_HOME/minigrad, else ~/.cache/minigrad)")
-    add("--out", type=os.path.expanduser,
+    add("--out", type=folder,
         help="run directory, new or empty (default: runs/<model>-<timestamp>)")
     add("--limit", type=positive_int, metavar="N",
         help="train on N training images (a seeded random subset, all classes present)")
@@ -197,6 +205,8 @@ def resumed_settings(given):
     if "out" not in given:
         raise UsageError("--resume needs --out, the run directory to continue")
     path = Path(given["out"]) / CHECKPOINT
+    if path.is_dir():
+        raise UsageError(f"cannot resume: {path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path} does not exist")
     try:

@@ -51,6 +51,9 @@ def lock(out):
         try:
             descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
+            if path.is_dir():
+                raise UsageError(f"{path} is a folder, not a run's lock file; remove it if no "
+                                 f"run uses {out}") from None
             holder = read_lock(path)
             if holder is None or holder_is_running(holder):
                 raise UsageError(f"{out} is in use by {describe_holder(holder)}; wait for it to "
@@ -68,17 +71,21 @@ def lock(out):
 
 
 def read_lock(path):
-    """The holder recorded in a lock file; None while it is being written (a few
-    seconds at most: an empty or unreadable lock older than that counts as dead)."""
+    """The holder recorded in a lock file, {"pid": int, "host": str}; None while it is
+    being written (a few seconds at most: an empty, unreadable or malformed lock older
+    than that counts as dead)."""
     try:
         holder = json.loads(path.read_text())
-        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
     except (OSError, ValueError):
-        try:
-            fresh = time.time() - path.stat().st_mtime < 10
-        except OSError:
-            fresh = False
-        return None if fresh else {"pid": -1, "host": socket.gethostname()}
+        holder = None
+    if isinstance(holder, dict) and type(holder.get("pid")) is int and \
+            isinstance(holder.get("host"), str):
+        return holder
+    try:
+        fresh = time.time() - path.stat().st_mtime < 10
+    except OSError:
+        fresh = False
+    return None if fresh else {"pid": -1, "host": socket.gethostname()}
 
 
 def holder_is_running(holder):
@@ -139,6 +146,9 @@ def prepare(config):
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"--out {out} is a symbolic link to {os.readlink(out)}, which does not "
+                         "exist (or loops); create its target, or choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock(out)  # first: a folder in use is refused naming its holder

@@ -124,6 +124,8 @@ def dead_pid():
     (["--ema", "1.5"], "argument --ema: expected a number in [0, 1), got '1.5'"),
     (["--weight-decay", "-0.1"],
      "argument --weight-decay: expected a non-negative number, got '-0.1'"),
+    (["--data-dir", ""], "argument --data-dir: expected a folder, got ''"),  # issue 21: before,
+    (["--cache-dir", " "], "argument --cache-dir: expected a folder, got ' '"),  # the cwd
 ], ids=lambda value: value if isinstance(value, str) else " ".join(value))
 def test_bad_options_are_refused_naming_the_option(args, message, tmp_path, env):
     out = [] if args == ["--resume"] else ["--out", tmp_path / "run"]
@@ -713,3 +715,52 @@ def test_a_diverging_resumed_run_never_writes_over_its_last_good_checkpoint(
                          f"kept in {run / 'checkpoint.npz'}. Lower the learning rate", code=1)
     assert result.stderr.strip().splitlines()[-1] == line
     assert contents(run) == before
+
+
+@pytest.mark.parametrize("case, message", [
+    ("an empty --out", "argument --out: expected a folder, got ''"),
+    ("a dangling symbolic link", "is a symbolic link to {target}, which does not exist (or "
+                                 "loops); create its target, or choose another --out"),
+    ("a symbolic link loop", "is a symbolic link to {target}, which does not exist (or loops)"),
+    ("a lock without a host", "is in use by another process (its lock is being written)"),
+    ("a lock that is a folder", "{out}/.lock is a folder, not a run's lock file; remove it if "
+                                "no run uses {out}"),
+    ("--resume with checkpoint.npz a folder", "cannot resume: {out}/checkpoint.npz is a folder, "
+                                              "not a checkpoint file")])
+def test_odd_run_folders_are_one_clear_line(case, message, tiny_mnist, env, tmp_path):
+    """Before: 'File exists' for the links, a traceback (KeyError 'host') for the lock,
+    'nothing to resume: .../checkpoint.npz does not exist' for the folder."""
+    out, target, extra = tmp_path / "run", tmp_path / "nowhere", []
+    if case == "an empty --out":
+        out = ""
+    elif case == "a dangling symbolic link":
+        out.symlink_to(target)
+    elif case == "a symbolic link loop":
+        out.symlink_to(out)
+        target = out
+    elif case == "a lock without a host":
+        out.mkdir()
+        (out / ".lock").write_text('{"pid": 12}')
+    elif case == "a lock that is a folder":
+        (out / ".lock").mkdir(parents=True)
+    else:
+        (out / "checkpoint.npz").mkdir(parents=True)
+        extra = ["--resume"]
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, *extra, env=env)
+    line = check_refused(result, message.format(out=out, target=target))
+    assert result.stderr.strip() == line
+    assert not (Path(tmp_path) / "nowhere").exists() and "loading data" not in result.stdout
+
+
+@pytest.mark.parametrize("lock", ['{"pid": 12}', "[1, 2]", '{"pid": "12", "host": "h"}'])
+def test_an_old_malformed_lock_is_cleared_as_an_unreadable_one(lock, tiny_mnist, env, tmp_path):
+    """Before: a lock that is JSON but not a record was 'being written' forever (or, without
+    a host, a traceback)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").write_text(lock)
+    os.utime(out / ".lock", (time.time() - 60, time.time() - 60))
+    result = run_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
+    check_ok(result)
+    assert "an unreadable lock, older than a process takes to write one" in result.stderr
+    assert set(os.listdir(out)) == FINAL_FILES

@@ -343,15 +343,21 @@ def test_fifo_member_rejected(tmp_path):
         list(iter_tar_files(tar_path))
 
 
-@pytest.mark.parametrize("damage", ["truncated", "not a tar"])
+@pytest.mark.parametrize("damage", ["truncated", "not a tar", "empty"])
 def test_damaged_archive(tmp_path, damage):
+    """One line naming the archive (before: tarfile's list of the compressions it tried, a
+    line each, for an empty file or one that is not a tar)."""
     noise = np.random.default_rng(0).integers(0, 256, (40, 32, 32), dtype=np.uint8)
     tar_path = write_varres_tar(tmp_path / "mnist-varres.tgz", {
         f"mnist-varres/train/1/{index:06d}.png": png_bytes(image) for index, image in enumerate(noise)})
     data = tar_path.read_bytes()
-    tar_path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"hello" * 100)
-    with pytest.raises(ValueError, match="mnist-varres.tgz: damaged or not a tar"):
+    tar_path.write_bytes({"truncated": data[: len(data) // 2], "not a tar": b"hello" * 100,
+                          "empty": b""}[damage])
+    with pytest.raises(ValueError, match="mnist-varres.tgz: damaged or not a tar") as raised:
         load_varres(tmp_path, cache_dir=tmp_path / "cache")
+    assert "\n" not in str(raised.value)
+    if damage == "empty":
+        assert "empty file" in str(raised.value)
 
 
 # --------------------------------------------------------------------------- mnist-varres (synthetic)

@@ -53,7 +53,10 @@ def _damage_reported(tar_path):
     try:
         yield
     except DAMAGE as error:
-        raise ValueError(f"{tar_path}: damaged or not a tar archive ({error})") from error
+        # tarfile.open lists each compression it tried on a line of its own: keep one line
+        reasons = [line.lstrip("- ") for line in str(error).splitlines()]
+        reason = "; ".join(reasons[1:]) if len(reasons) > 1 else str(error)
+        raise ValueError(f"{tar_path}: damaged or not a tar archive ({reason})") from error
 
 
 @contextmanager
