@@ -1,5 +1,6 @@
 """The CuPy stand-in: it must refuse what CuPy refuses (and a little more), and compute like NumPy."""
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -318,6 +319,24 @@ def test_the_snapshot_reads_cython_signatures():
     assert read("self, _ndarray_base b, _ndarray_base out=None") == ["b", "out"]
     assert read("a, shape=(1, 2), **kwargs") is None
     assert read("a, axis=None") == ["a", "axis"]
+
+
+def test_the_snapshot_is_written_atomically(tmp_path):
+    from minigrad.testing import cupy_snapshot
+    target = tmp_path / "api.json"
+    target.write_text("old")
+    cupy_snapshot.write_atomically(str(target), '{"new": 1}\n')
+    assert target.read_text() == '{"new": 1}\n'
+    assert [path.name for path in tmp_path.iterdir()] == ["api.json"]  # no temporary left
+
+
+def test_the_snapshot_regenerates_from_an_installed_cupy(tmp_path):
+    cupy = pytest.importorskip("cupy")
+    from minigrad.testing import cupy_snapshot
+    cupy_snapshot.main([str(tmp_path / "api.json")])
+    fresh = json.loads((tmp_path / "api.json").read_text())
+    assert fresh["cupy_version"] == cupy.__version__
+    assert set(fresh["modules"]) == set(fake.API["modules"]) and "get" in fresh["ndarray"]
 
 
 def test_the_snapshot_ships_in_the_package():
