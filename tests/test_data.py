@@ -416,6 +416,20 @@ def test_varres_cache_rebuilt_when_stale_or_corrupt(small_varres, tmp_path, monk
     assert not list(cache.glob(f"*{TEMP_MARK}*"))
 
 
+def test_a_cache_file_with_labels_that_are_no_digits_is_decoded_again(small_varres, tmp_path):
+    """Before: the run stopped with 'training data, (32, 32) images: labels must be integers
+    0-9', naming neither the cache file nor a way out."""
+    data_dir, arrays = small_varres
+    cache = tmp_path / "cache"
+    load_varres(data_dir, "train", cache_dir=cache)
+    for cache_file in cache.glob("*train*.npz"):
+        with np.load(cache_file) as archive:
+            edited = dict(archive)
+        edited["labels_0"] = edited["labels_0"] + 20
+        np.savez_compressed(cache_file, **edited)
+    check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
+
+
 def test_varres_from_extracted_folder(small_varres, tmp_path):
     data_dir, arrays = small_varres
     folder_dir = tmp_path / "extracted"

@@ -87,6 +87,8 @@ def load_varres(data_dir=None, split="train", cache_dir=None, min_size=MIN_SIDE,
     if cache_dir.is_dir():
         remove_stale_temporaries(cache_dir)  # left by a cache write that was killed
     cached = read_group_cache(_cache_path(cache_dir, source, split), key)
+    if cached is not None and not _labels_are_digits(cached[0]):
+        cached = None  # an edited cache file: decode the PNGs again, as for a damaged one
     if cached is None:
         by_split = decode_varres(source, min_size, max_size)
         for name, (split_groups, split_skipped) in by_split.items():
@@ -148,6 +150,12 @@ def png_size(data, where):
         raise ValueError(f"{where}: the image is in {kind}, {bit_depth} bits per sample; "
                          "mnist-varres images must be 8-bit grayscale (mode L)")
     return width, height
+
+
+def _labels_are_digits(groups):
+    return all(labels.dtype.kind in "iu" and (not labels.size or 0 <= labels.min() <= labels.max()
+                                              < len(DIGITS))
+               for _, labels in groups.values())
 
 
 def _check_limits(min_size, max_size):
