@@ -98,7 +98,11 @@ def save_checkpoint(path, model, optimizer=None, rng=None, meta=None, extras=Non
              for name, value in owner.state_dict().items()}
     if rng is not None:
         state["rng"] = json_array(rng.bit_generator.state)
-    state["meta"] = json_array(meta or {})
+    try:
+        state["meta"] = json_array(meta or {})
+    except (TypeError, ValueError) as error:  # e.g. a NumPy number: float(x) makes it JSON
+        raise TypeError(f"save_checkpoint: meta must be JSON data (dicts, lists, str, int, "
+                        f"float, bool, None): {error}") from None
     save(state, path)
 
 

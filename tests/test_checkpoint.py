@@ -286,3 +286,11 @@ def test_a_failed_save_names_the_users_file_never_the_hidden_temporary_one(case,
     assert caught.value.filename == str(target) and caught.value.filename2 is None
     assert sorted(os.listdir(tmp_path)) == sorted(["notes.txt"] + (["model.npz"] if case ==
                                                                    "target is a folder" else []))
+
+
+def test_a_meta_record_that_is_not_json_is_one_clear_error_and_writes_nothing(tmp_path):
+    """Before: 'Object of type float32 is not JSON serializable', naming no function."""
+    with pytest.raises(TypeError, match=r"save_checkpoint: meta must be JSON data \(dicts, .*\): "
+                                        "Object of type float32 is not JSON serializable"):
+        save_checkpoint(tmp_path / "c.npz", small_net(), meta={"loss": np.float32(1.5)})
+    assert not (tmp_path / "c.npz").exists()

@@ -528,6 +528,8 @@ BAD_INPUTS = [  # (what, call, error, words the message holds)
         _t(np.zeros((4, 2))), _t(np.zeros(3))), ValueError, "size mismatch between tensors"),
     ("random_split whose lengths do not sum", lambda: minigrad.utils.data.random_split(
         list(range(4)), [1, 2]), ValueError, "Sum of input lengths does not equal"),
+    ("Conv2d with kernel_size 0 (before: ZeroDivisionError)", lambda: minigrad.nn.Conv2d(
+        1, 2, (3, 0)), minigrad.ShapeError, "Conv2d: kernel_size must be ≥ 1, got (3, 0)"),
     ("cross_entropy with label 10 of 10 classes", lambda: F.cross_entropy(
         _t(np.zeros((2, 10))), minigrad.tensor([1, 10])), ValueError, "labels must lie in [0, 10)"),
 ]

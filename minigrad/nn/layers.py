@@ -30,6 +30,8 @@ class Conv2d(Module):
                 raise ValueError(f"Conv2d: {name}={channels} must be divisible by groups={groups}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        if min(self.kernel_size) < 1:  # before its init divides by the fan-in
+            raise ShapeError(f"Conv2d: kernel_size must be ≥ 1, got {self.kernel_size}")
         self.stride = pair(stride, "stride", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
         self.padding = check_padding("Conv2d", padding, self.stride)
