@@ -41,6 +41,7 @@ from minigrad.data import (
     read_idx,
     split_groups,
 )
+from minigrad.data import download as download_module
 from minigrad.data import varres as varres_module
 from minigrad.data.mnist_files import MNIST_MD5, MNIST_SIZES
 from minigrad.fileio import TEMP_MARK
@@ -152,6 +153,22 @@ def test_failed_redownload_keeps_the_user_file(tmp_path, mirror, monkeypatch, mi
         download_mnist(tmp_path / "data", names=[LABELS], redownload=True)
     assert user_file.read_bytes() == before
     assert leftovers(tmp_path / "data") == ["mnist", LABELS + ".gz"]
+
+
+def test_a_download_racing_another_process_keeps_its_copy_and_moves_nothing_aside(
+        tmp_path, mirror, monkeypatch):
+    """Two runs downloading into one data folder at once: the second to finish found the
+    first's verified file in place. Before: it moved that file aside to <name>.gz.old."""
+    folder = tmp_path / "data" / "mnist"
+    fetch = download_module._fetch
+
+    def fetch_while_another_process_finishes(url, max_bytes):
+        payload = fetch(url, max_bytes)
+        write_file(folder / url.rsplit("/", 1)[1], payload)  # the other process's copy lands
+        return payload
+    monkeypatch.setattr(download_module, "_fetch", fetch_while_another_process_finishes)
+    download_mnist(tmp_path / "data")
+    assert leftovers(folder) == sorted(name + ".gz" for name in mirror)
 
 
 def test_downloaded_and_cached_files_are_0644(tmp_path, mirror):

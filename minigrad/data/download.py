@@ -177,6 +177,8 @@ def _download_one(name, target, mirrors):
             failures.append(f"  {url}: {error}")
             continue
         if os.path.lexists(target):
+            if mnist_file_problem(target, name) is None:
+                return  # another process put a verified copy in place meanwhile: keep it
             os.rename(target, _aside_name(target))
         write_bytes(target, payload, mode=0o644)
         return
