@@ -56,8 +56,11 @@ def lock(out):
                                  f"run uses {out}") from None
             holder = read_lock(path)
             if holder is None or holder_is_running(holder):
+                stuck = "" if holder is None else (
+                    f"; if that is no training run (its PID reused after a reboot, or another "
+                    f"machine that crashed), delete {path}")
                 raise UsageError(f"{out} is in use by {describe_holder(holder)}; wait for it to "
-                                 f"finish, or choose another --out") from None
+                                 f"finish, or choose another --out{stuck}") from None
             what = (f"process {holder['pid']}, which no longer runs" if holder["pid"] > 0 else
                     "an unreadable lock, older than a process takes to write one")
             print(f"note: {out} was locked by {what}; its lock is cleared", file=sys.stderr)

@@ -764,3 +764,22 @@ def test_an_old_malformed_lock_is_cleared_as_an_unreadable_one(lock, tiny_mnist,
     check_ok(result)
     assert "an unreadable lock, older than a process takes to write one" in result.stderr
     assert set(os.listdir(out)) == FINAL_FILES
+
+
+@pytest.mark.parametrize("host", ["this host", "another host"])
+def test_a_lock_held_by_a_live_process_says_how_to_clear_it_if_it_is_no_run(host, finished_run,
+                                                                           tiny_mnist, env,
+                                                                           tmp_path):
+    """A live PID (here the test's own: no training run, as after a reboot reused it) or
+    another machine's: refused, and the message says how to free a folder whose holder is
+    gone (before: only 'wait for it to finish, or choose another --out')."""
+    run = copy_run(finished_run, tmp_path)
+    holder = {"pid": os.getpid(), "host": socket.gethostname() if host == "this host" else
+              "elsewhere"}
+    (run / ".lock").write_text(json.dumps(holder))
+    before = contents(run)
+    result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
+    line = check_refused(result, f"is in use by process {holder['pid']} on {holder['host']}",
+                         "choose another --out; if that is no training run",
+                         f"delete {run / '.lock'}")
+    assert result.stderr.strip() == line and contents(run) == before
