@@ -430,6 +430,17 @@ def test_a_cache_file_with_labels_that_are_no_digits_is_decoded_again(small_varr
     check_small_varres(load_varres(data_dir, "train", cache_dir=cache), arrays, "train")
 
 
+def test_a_cache_folder_inside_the_image_folder_is_refused(tmp_path):
+    """Before: its cache files changed the folder's key, so every load decoded the PNGs
+    again (twice per run) and warned about the cache files as stray files."""
+    folder = write_varres_folder(tmp_path, {name: png_bytes(array) for name, array
+                                            in small_varres_files().items()})
+    with pytest.raises(ValueError, match=f"the cache folder {folder / 'cache'} .* lies inside "
+                                         f"the image folder {folder}: .* never be used"):
+        load_varres(tmp_path, "train", cache_dir=folder / "cache")
+    assert not (folder / "cache").exists()
+
+
 def test_varres_from_extracted_folder(small_varres, tmp_path):
     data_dir, arrays = small_varres
     folder_dir = tmp_path / "extracted"

@@ -84,6 +84,10 @@ def load_varres(data_dir=None, split="train", cache_dir=None, min_size=MIN_SIDE,
     source = find_varres(data_dir)
     key = f"{_source_key(source)}|sides {min_size}-{max_size}"
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if source.is_dir() and cache_dir.resolve().is_relative_to(source.resolve()):
+        raise ValueError(f"the cache folder {cache_dir} (--cache-dir) lies inside the image "
+                         f"folder {source}: its files would change the images' cache key, so "
+                         "the cache would never be used; choose a cache folder outside it")
     if cache_dir.is_dir():
         remove_stale_temporaries(cache_dir)  # left by a cache write that was killed
     cached = read_group_cache(_cache_path(cache_dir, source, split), key)
