@@ -55,8 +55,15 @@ failure, set_failure = failures.failure, failures.set_failure  # the switch, off
 
 is_stand_in = True
 API_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cupy_api.json")
-with open(API_PATH) as _file:
-    API = json.load(_file)
+
+
+def _load_api():
+    """The snapshot of CuPy's API (written by ``python -m minigrad.testing.cupy_snapshot``)."""
+    with open(API_PATH) as f:
+        return json.load(f)
+
+
+API = _load_api()
 CUPY_VERSION = API["cupy_version"]
 __version__ = f"stand-in for CuPy {CUPY_VERSION} (numpy {np.__version__})"
 
