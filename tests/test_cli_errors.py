@@ -783,3 +783,26 @@ def test_a_lock_held_by_a_live_process_says_how_to_clear_it_if_it_is_no_run(host
                          "choose another --out; if that is no training run",
                          f"delete {run / '.lock'}")
     assert result.stderr.strip() == line and contents(run) == before
+
+
+@pytest.mark.parametrize("model, option", [("fixed", "--data-dir"), ("varres", "--data-dir"),
+                                           ("varres", "--cache-dir")])
+def test_a_data_or_cache_folder_that_is_a_file_is_named(model, option, env, tmp_path):
+    """Before: for --data-dir, 'MNIST file(s) not found ... and the download failed: [Errno 20]
+    Not a directory' (mnist-varres: 'not found'); for --cache-dir, four warnings 'could not
+    write the cache file …: File exists' on every run."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_varres_tar(data / "mnist-varres.tgz",
+                     {name: png_bytes(array) for name, array in small_varres_files().items()})
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    folders = {"--data-dir": data, "--cache-dir": tmp_path / "cache"}
+    folders[option] = mine
+    cache = ["--cache-dir", folders["--cache-dir"]] if model == "varres" else []
+    result = run_cli("--model", model, "--data-dir", folders["--data-dir"], *cache, *TINY,
+                     "--out", tmp_path / "run", env=env)
+    what = {"--data-dir": "the data folder (--data-dir or MINIGRAD_DATA)",
+            "--cache-dir": "the cache folder (--cache-dir)"}[option]
+    line = check_refused(result, f"cannot load the data: {what} {mine} is a file, not a folder")
+    assert result.stderr.strip() == line and mine.read_text() == "mine"

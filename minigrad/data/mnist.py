@@ -15,7 +15,7 @@ import numpy as np
 from .download import download_mnist
 from .idx import read_idx
 from .mnist_files import MIRROR_ENV, MNIST_NAMES, SPLIT_FILES, SPLITS
-from .paths import DATA_ENV, resolve_data_dir
+from .paths import DATA_ENV, check_folder, resolve_data_dir
 
 __all__ = ["find_mnist", "load_mnist", "mnist_candidates"]
 
@@ -67,6 +67,7 @@ def load_mnist(data_dir=None, split="train", download=True, redownload=False):
     """
     split = _check_split(split)
     data_dir = resolve_data_dir(data_dir)
+    check_folder(data_dir, f"the data folder (--data-dir or {DATA_ENV})")
     if redownload:
         download_mnist(data_dir, names=SPLIT_FILES[split], redownload=True)
     try:

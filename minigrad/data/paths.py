@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-__all__ = ["DATA_ENV", "resolve_data_dir"]
+__all__ = ["DATA_ENV", "check_folder", "resolve_data_dir"]
 
 DATA_ENV = "MINIGRAD_DATA"
 
@@ -21,3 +21,11 @@ def resolve_data_dir(data_dir=None):
     if from_env:
         return Path(from_env).expanduser()
     return Path("data")
+
+
+def check_folder(path, what):
+    """Raise NotADirectoryError naming ``what`` ("the data folder (--data-dir or
+    MINIGRAD_DATA)") if ``path`` is a file: said at once, rather than as files not found
+    in it or a cache that cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what} {path} is a file, not a folder")

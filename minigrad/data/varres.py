@@ -35,7 +35,7 @@ import numpy as np
 from ..fileio import remove_stale_temporaries
 from .cache import default_cache_dir, read_group_cache, write_group_cache
 from .mnist_files import SPLITS
-from .paths import resolve_data_dir
+from .paths import DATA_ENV, check_folder, resolve_data_dir
 from .tarsafe import iter_tar_files
 
 __all__ = ["MAX_SIDE", "MIN_SIDE", "decode_varres", "find_varres", "load_varres", "png_size"]
@@ -81,9 +81,11 @@ def load_varres(data_dir=None, split="train", cache_dir=None, min_size=MIN_SIDE,
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     _check_limits(min_size, max_size)
     data_dir = resolve_data_dir(data_dir)
+    check_folder(data_dir, f"the data folder (--data-dir or {DATA_ENV})")
     source = find_varres(data_dir)
     key = f"{_source_key(source)}|sides {min_size}-{max_size}"
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    check_folder(cache_dir, "the cache folder (--cache-dir)")
     if source.is_dir() and cache_dir.resolve().is_relative_to(source.resolve()):
         raise ValueError(f"the cache folder {cache_dir} (--cache-dir) lies inside the image "
                          f"folder {source}: its files would change the images' cache key, so "
