@@ -195,6 +195,26 @@ def test_load_mnist_count_mismatch(tmp_path):
         load_mnist(tmp_path, "test", download=False)
 
 
+@pytest.mark.parametrize("damage, message", [  # issue 21: held, one line naming the file
+    ("zero-byte labels", "t10k-labels-idx1-ubyte.gz: truncated IDX file: the file ends inside "
+                         "the magic number"),
+    ("images of 14 x 56", "t10k-images-idx3-ubyte.gz: MNIST images must be 28 x 28, found "
+                          "(14, 56)"),
+    ("a label 12", "t10k-labels-idx1-ubyte.gz: label 12 is not a digit 0-9")])
+def test_a_damaged_mnist_file_is_named(tmp_path, damage, message):
+    write_small_mnist(tmp_path / "mnist")
+    folder = tmp_path / "mnist"
+    if damage == "zero-byte labels":
+        (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    elif damage == "images of 14 x 56":
+        write_file(folder / "t10k-images-idx3-ubyte.gz", idx_bytes(np.zeros((20, 14, 56))), True)
+    else:
+        write_file(folder / "t10k-labels-idx1-ubyte.gz", idx_bytes(np.full(20, 12)), True)
+    with pytest.raises(ValueError) as raised:
+        load_mnist(tmp_path, "test", download=False)
+    assert str(raised.value) == f"{folder}/{message}"
+
+
 def test_load_mnist_bad_split(tmp_path):
     with pytest.raises(ValueError, match="split"):
         load_mnist(tmp_path, "validation")

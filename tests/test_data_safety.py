@@ -336,6 +336,14 @@ def corrupt_body(png):
     return png[:41] + bytes(len(png) - 41)
 
 
+def jpeg_bytes():
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 GOOD = png_bytes(np.arange(32 * 32, dtype=np.uint8).reshape(32, 32))
 MALFORMED = {
     "non-square": (png_bytes(np.zeros((32, 40), np.uint8)),
@@ -349,6 +357,8 @@ MALFORMED = {
     "truncated": (GOOD[: len(GOOD) // 2], r"not a readable PNG image"),
     "corrupt data": (corrupt_body(GOOD), r"not a readable PNG image \(broken data stream"),
     "garbage chunks": (GOOD[:33] + bytes(30), r"not a readable PNG image \(Pillow cannot identify it\)"),
+    "zero bytes": (b"", r"not a PNG image \(its first bytes are not a PNG header\)"),  # issue 21,
+    "a JPEG named .png": (jpeg_bytes(), r"not a PNG image \(its first bytes"),  # held
 }
 
 
