@@ -806,3 +806,20 @@ def test_a_data_or_cache_folder_that_is_a_file_is_named(model, option, env, tmp_
             "--cache-dir": "the cache folder (--cache-dir)"}[option]
     line = check_refused(result, f"cannot load the data: {what} {mine} is a file, not a folder")
     assert result.stderr.strip() == line and mine.read_text() == "mine"
+
+
+@pytest.mark.parametrize("damage", ["zero bytes", "cut short", "missing"])
+def test_resume_rebuilds_a_damaged_metrics_json_from_the_checkpoint(damage, finished_run,
+                                                                    tiny_mnist, env, tmp_path):
+    """Held: the checkpoint records the whole run, so a damaged metrics.json (a disk error, an
+    editor) is written again from it; the run continues exactly."""
+    run = copy_run(finished_run, tmp_path)
+    metrics = run / "metrics.json"
+    if damage == "missing":
+        metrics.unlink()
+    else:
+        metrics.write_bytes(b"" if damage == "zero bytes" else metrics.read_bytes()[:300])
+    check_ok(run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env))
+    record = json.loads(metrics.read_text())
+    assert record["epochs_completed"] == 2 and record["finished"]
+    assert record["run"] == load_meta(run / "checkpoint.npz")["metrics"]["run"]
