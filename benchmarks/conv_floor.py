@@ -152,7 +152,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=30, help="timed calls per product and layer")
     p.add_argument("--json", default=os.path.join(RESULTS, "conv-floor.json"))
     p.add_argument("--worker", choices=["minigrad", "torch"])
-    p.add_argument("--keep-blas-env", action="store_true")
+    p.add_argument("--keep-blas-env", action="store_true",
+                   help="keep OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE if set")
     args = p.parse_args(argv)
     settings = args.setting or DEFAULT_SETTINGS
     for setting in settings:
@@ -167,8 +168,9 @@ def main(argv=None):
     results = {}
     for setting in settings:
         def one(framework):
+            keep = ["--keep-blas-env"] if args.keep_blas_env else []
             return run_worker(os.path.abspath(__file__), ["--worker", framework, "--setting",
-                                                          setting, "--steps", args.steps])
+                                                          setting, "--steps", args.steps] + keep)
         per_round = alternate(one, args.rounds)
         results[setting] = summary(setting, per_round)
         print_table(setting, results[setting])
