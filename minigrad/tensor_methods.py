@@ -9,6 +9,7 @@ import numpy as np
 
 from minigrad import backend
 from minigrad import functional as F
+from minigrad.autograd import is_grad_enabled
 from minigrad.checks import dim_index
 from minigrad.ops import compare, elementwise
 
@@ -102,6 +103,19 @@ class TorchMethods:
     def bool(self):
         return self.type(np.bool_)
 
+    @property
+    def requires_grad(self):
+        """Whether backward reaches this tensor; only a leaf's can be switched off, as in
+        PyTorch (``detach()`` gives a computed tensor's value off the tape)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can be switched off only on a leaf tensor; for "
+                               "a computed tensor without gradient use .detach()")
+        self._requires_grad = bool(value)
+
     def requires_grad_(self, requires_grad=True):
         """Switch ``requires_grad`` of this leaf in place, as PyTorch."""
         if requires_grad and self.dtype.kind != "f":
@@ -145,6 +159,56 @@ class TorchMethods:
 
     def _truth(self):
         return self.data != 0
+
+    # ----- in place: x += y, x.add_(y) -----
+    def _update(self, op, other):
+        """self ← op(self, other), by PyTorch's rules for an op in place. The result must
+        fit this tensor's shape and dtype. A leaf that requires grad refuses outside
+        ``no_grad`` (its gradient would be for a value it no longer holds); any other
+        tensor takes the new value, and when the op is on the tape also its place there,
+        so backward goes through the op. minigrad has no views: only this tensor changes."""
+        name = f"{op.__name__}_"
+        if self.requires_grad and self.is_leaf and is_grad_enabled():
+            raise RuntimeError(f"{name}: a leaf tensor that requires grad cannot change in "
+                               "place; update it under `with minigrad.no_grad():`, as an "
+                               "optimizer step does")
+        result = op(self, other)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{name}: the result's shape {tuple(result.shape)} does not fit "
+                               f"this tensor's {tuple(self.shape)}")
+        if result.dtype != self.dtype:
+            if not np.can_cast(result.dtype, self.dtype, "same_kind"):
+                raise RuntimeError(f"{name}: the result's dtype {result.dtype} cannot be "
+                                   f"stored in this tensor's {self.dtype}")
+            result = result.type(self.dtype)
+        self.data = result.data
+        if result.grad_fn is not None:
+            self._fn, self.requires_grad = result.grad_fn, True
+        return self
+
+    def __iadd__(self, other):
+        return self._update(F.add, other)
+
+    def __isub__(self, other):
+        return self._update(F.sub, other)
+
+    def __imul__(self, other):
+        return self._update(F.mul, other)
+
+    def __itruediv__(self, other):
+        return self._update(F.div, other)
+
+    def add_(self, other, alpha=1):
+        return self._update(F.add, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._update(F.sub, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other):
+        return self._update(F.mul, other)
+
+    def div_(self, other):
+        return self._update(F.div, other)
 
     # ----- devices -----
     def cpu(self):

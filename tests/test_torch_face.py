@@ -569,3 +569,102 @@ def test_any_all_cpu_cuda_as_torch(device):
     assert ours.cpu().device == "cpu" and ours.cuda().device == "gpu"
     model = minigrad.nn.Linear(2, 2).cuda()
     assert model.weight.device == "gpu" and model.cpu().weight.device == "cpu"
+
+
+# ---------------------------------------------------------------- in place ---
+
+IN_PLACE = {
+    "+=": lambda x, y: x.__iadd__(y), "-=": lambda x, y: x.__isub__(y),
+    "*=": lambda x, y: x.__imul__(y), "/=": lambda x, y: x.__itruediv__(y),
+    "add_ alpha": lambda x, y: x.add_(y, alpha=-0.5), "sub_ alpha": lambda x, y: x.sub_(y, alpha=2),
+    "mul_": lambda x, y: x.mul_(y), "div_": lambda x, y: x.div_(y),
+}
+
+
+@pytest.mark.parametrize("name", IN_PLACE)
+@pytest.mark.parametrize("device", DEVICES)
+def test_in_place_arithmetic_on_an_intermediate_is_on_the_tape_as_torch(device, name):
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.5, 2, (2, 3)), rng.uniform(0.5, 2, (3,))
+    results = []
+    for lib in (minigrad, torch):
+        w = lib.tensor(a, requires_grad=True) if lib is torch else on(device, a)
+        v = lib.tensor(b, requires_grad=True) if lib is torch else on(device, b)
+        y = w * 3
+        same = IN_PLACE[name](y, v * v)
+        assert same is y
+        (y * y).sum().backward()
+        grads = (w.grad, v.grad) if lib is torch else (w.wrap(w.grad), v.wrap(v.grad))
+        results.append([np.asarray(t.tolist()) for t in (y.detach(),) + grads])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_the_hand_written_sgd_step_of_pytorchs_tutorials_updates_the_parameters():
+    """``with no_grad(): p -= lr * p.grad`` must change the model's own parameter."""
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    weights = []
+    for lib in (minigrad, torch):
+        lib.manual_seed(0)
+        model = lib.nn.Linear(3, 2).double()
+        model.load_state_dict({"weight": lib.tensor(np.full((2, 3), 0.5)),
+                               "bias": lib.tensor(np.zeros(2))})
+        for _ in range(2):
+            model.zero_grad()
+            (model(lib.tensor(x)) ** 2).sum().backward()
+            with lib.no_grad():
+                for p in model.parameters():
+                    grad = p.grad if lib is torch else p.wrap(p.grad)
+                    p -= 0.1 * grad
+        weights.append(np.asarray(model.weight.tolist()))
+        assert model.weight.is_leaf and model.weight.requires_grad
+    np.testing.assert_allclose(weights[0], weights[1], rtol=1e-12)
+    assert not np.allclose(weights[0], 0.5)
+
+
+def test_a_leaf_changed_in_place_after_the_forward_refuses_backward_as_torch():
+    w = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with minigrad.no_grad():
+        w += 1
+    with pytest.raises(RuntimeError, match="modified after the forward pass"):
+        y.backward()
+
+
+@pytest.mark.parametrize("case", ["a leaf that requires grad", "float into int", "a larger shape"])
+def test_in_place_refusals_are_torchs(case):
+    def attempt(lib):
+        if case == "a leaf that requires grad":
+            x = lib.ones(2, requires_grad=True)
+            x += 1
+        elif case == "float into int":
+            x = lib.tensor([1, 2])
+            x += 0.5
+        else:
+            x = lib.zeros(2)
+            x += lib.ones(2, 2)
+    with pytest.raises(RuntimeError):
+        attempt(torch)
+    with pytest.raises(RuntimeError):
+        attempt(minigrad)
+
+
+def test_in_place_without_gradients_keeps_the_dtype_as_torch():
+    for lib in (minigrad, torch):
+        x = lib.tensor([1, 2])
+        x *= 3
+        x += lib.tensor([True, False])
+        assert x.tolist() == [4, 6] and str(x.dtype).endswith("int64")
+        f = lib.tensor([1.0, 2.0])
+        f /= lib.tensor([2.0, 4.0], dtype=lib.float64)
+        assert f.tolist() == [0.5, 0.5] and str(f.dtype).endswith("float32")
+
+
+def test_requires_grad_cannot_be_switched_off_on_a_computed_tensor_as_torch():
+    for lib in (minigrad, torch):
+        y = lib.ones(2, requires_grad=True) * 2
+        with pytest.raises(RuntimeError, match="leaf"):
+            y.requires_grad = False
+        with pytest.raises(RuntimeError, match="leaf"):
+            y.requires_grad_(False)
+        assert y.detach().requires_grad is False
