@@ -339,6 +339,7 @@ def test_the_loop_moves_each_batch_to_the_device():
     assert all(backend.device_of(p.grad) == "gpu" for p in model.parameters())
 
 
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_the_loop_stops_at_a_non_finite_loss_naming_the_steps():
     model = toy_model("cpu")
     optimizer = optim.SGD(model.parameters(), lr=3e38)
