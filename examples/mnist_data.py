@@ -5,6 +5,7 @@ validation images are drawn with SPLIT_SEED, the same for every run); the
 test split is only for the final report. Data is kept
 as groups {(H, W): (uint8 images, int64 labels)}, one group per resolution.
 """
+import hashlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,6 +120,18 @@ def resolution_key(shape):
     """'32' for 32x32 images, '32x48' otherwise."""
     height, width = shape
     return str(height) if height == width else f"{height}x{width}"
+
+
+def fingerprint(dataset):
+    """What a run trained on, to compare on --resume: the image counts of the three
+    splits and a digest of the training images and labels, group by group."""
+    digest = hashlib.sha256()
+    for shape, (images, labels) in sorted(dataset.train.items()):
+        digest.update(repr(shape).encode())
+        digest.update(np.ascontiguousarray(images).tobytes())
+        digest.update(np.ascontiguousarray(labels).tobytes())
+    return {"train": count_images(dataset.train), "val": count_images(dataset.val),
+            "test": count_images(dataset.test), "digest": digest.hexdigest()[:16]}
 
 
 def describe(groups):

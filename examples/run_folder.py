@@ -277,6 +277,24 @@ def check_same_run(out):
                          "run is never resumed into this folder")
 
 
+def check_same_data(metrics, data_now, data_dir):
+    """--resume goes on with the data the run trained on: the same image counts and
+    digest (``mnist_data.fingerprint``). A new run, or one from before runs recorded
+    their data, records it now."""
+    recorded = metrics.get("data")
+    if recorded is None:
+        metrics["data"] = data_now
+    elif recorded != data_now:
+        raise UsageError(f"cannot resume: the run trained on {_data_text(recorded)}, but the "
+                         f"data in {data_dir} gives {_data_text(data_now)}; resume with the "
+                         "--data-dir it trained on")
+
+
+def _data_text(record):
+    return (f"{record['train']:,} training, {record['val']:,} validation and "
+            f"{record['test']:,} test images (digest {record['digest']})")
+
+
 def save_epoch(out, model, optimizer, metrics, average=None):
     """Checkpoint (weights, Adam state, the weight average if any, epoch, metrics),
     then metrics.json; call it inside ctrl_c_deferred()."""

@@ -36,7 +36,7 @@ import run_folder
 from mnist_settings import UsageError, parse_config
 
 import minigrad
-from minigrad import GPUUnavailableError, distributed, models, optim
+from minigrad import GPUUnavailableError, data, distributed, models, optim
 from minigrad import functional as F
 from minigrad.checkpoint import load_meta, non_finite
 from minigrad.data import count_batches
@@ -201,6 +201,11 @@ def run_command(argv):
         return 2
     except KeyboardInterrupt:
         return report("interrupted while loading the data; nothing was trained", 130)
+    try:
+        run_folder.check_same_data(metrics, mnist_data.fingerprint(dataset),
+                                   data.resolve_data_dir(config.data_dir))
+    except UsageError as error:
+        return report(error, 2)
 
     try:
         with warnings.catch_warnings():  # a diverging run overflows; the loss check says so

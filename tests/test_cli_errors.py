@@ -34,6 +34,7 @@ from commandline import (
 )
 from datafiles import (
     blank_png,
+    idx_bytes,
     png_bytes,
     real_data_dir,
     small_varres_files,
@@ -600,6 +601,23 @@ def test_resume_refuses_a_checkpoint_of_another_run_and_changes_nothing(finished
     result = run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env)
     check_refused(result, "belongs to run", "records run", "never resumed into this folder")
     assert contents(run) == before  # the finished run's model.npz and metrics.json too
+
+
+def test_resume_refuses_other_data_than_the_run_trained_on_and_changes_nothing(
+        finished_run, tiny_mnist, env, tmp_path):
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(tiny_mnist, relabelled)
+    labels_file = relabelled / "mnist" / "train-labels-idx1-ubyte.gz"
+    labels = np.frombuffer(gzip.decompress(labels_file.read_bytes())[8:], np.uint8)
+    write_file(labels_file, idx_bytes((labels + 1) % 10), compress=True)
+    run = copy_run(finished_run, tmp_path)
+    before = contents(run)
+    result = run_cli("--data-dir", relabelled, "--out", run, "--resume", "--epochs", 2, env=env)
+    check_refused(result, "cannot resume: the run trained on 40 training, 20 validation and",
+                  f"but the data in {relabelled} gives 40 training",
+                  "resume with the --data-dir it trained on")
+    assert contents(run) == before
+    check_ok(run_cli("--data-dir", tiny_mnist, "--out", run, "--resume", "--epochs", 2, env=env))
 
 
 def test_a_huge_weight_decay_is_named_as_the_cause_when_the_loss_diverges(tiny_mnist, env,
