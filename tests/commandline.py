@@ -1,5 +1,6 @@
 """Running examples/train_mnist.py as a user does: a subprocess, its exit code,
 its output. Shared by test_train.py and test_cli_errors.py."""
+import importlib
 import os
 import signal
 import subprocess
@@ -96,3 +97,12 @@ def check_refused(result, *messages, code=2):
     for message in messages:
         assert message in error, result.stderr
     return error.splitlines()[0]
+
+
+def the_commands_train_epoch():
+    """examples/train_mnist.py's train_epoch, imported as the command does."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        return importlib.import_module("train_mnist").train_epoch
+    finally:
+        sys.path.remove(str(ROOT / "examples"))

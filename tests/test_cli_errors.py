@@ -96,6 +96,19 @@ def temporaries(folder):
     return [path.name for path in Path(folder).rglob(f"*{TEMP_MARK}*")]
 
 
+def start_long_run(tiny_mnist, out, env):
+    """A run of 3,000 epochs into ``out``, started (stop it yourself)."""
+    return start_cli("--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 3000, "--out", out,
+                     env=env)
+
+
+def wait_for(path, seconds=60):
+    """Wait until ``path`` exists (at most ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def dead_pid():
     """The id of a process that has ended."""
     process = subprocess.Popen(["true"])
@@ -563,12 +576,9 @@ def test_a_second_run_or_resume_into_a_folder_in_use_is_refused_naming_the_holde
     """Two runs into one --out: the second (and a --resume) is refused while the first
     trains, naming its PID; the first finishes untouched and its lock goes with it."""
     out = tmp_path / "run"
-    first = start_cli("--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 3000,
-                      "--out", out, env=env)
+    first = start_long_run(tiny_mnist, out, env)
     try:
-        deadline = time.monotonic() + 60
-        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(out / "checkpoint.npz")
         assert (out / ".lock").exists()
         for extra in (TINY, ["--resume", "--epochs", 5000]):
             result = run_cli("--data-dir", tiny_mnist, *extra, "--out", out, env=env)
@@ -689,12 +699,9 @@ def test_a_run_folder_removed_during_the_run_is_named_and_never_made_again(tiny_
                                                                           tmp_path):
     """Before: '... is no longer locked by this process (now: process -1 on HOST ...)'."""
     out, away = tmp_path / "run", tmp_path / "moved"
-    process = start_cli("--data-dir", tiny_mnist, "--val-size", 20, "--epochs", 3000,
-                        "--out", out, env=env)
+    process = start_long_run(tiny_mnist, out, env)
     try:
-        deadline = time.monotonic() + 60
-        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(out / "checkpoint.npz")
         out.rename(away)  # as a user removing it would, without racing the writer
         _, stderr = process.communicate(timeout=60)
     finally:

@@ -4,7 +4,6 @@ step makes none, and the loss comes back once per ``--log-every`` steps.
 The CPU stand-in for CuPy counts the transfers (``fake_cupy.count_transfers``); here it is
 the GPU module whatever this machine has, so the counts are exact and the same everywhere.
 """
-import importlib
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from commandline import ROOT, environment
+from commandline import ROOT, environment, the_commands_train_epoch
 
 import minigrad
 from minigrad import backend, models, optim
@@ -29,15 +28,6 @@ def stand_in_gpu():
     backend.set_gpu_module(fake_cupy)
     yield
     backend.set_gpu_module(previous)
-
-
-def the_commands_loop():
-    """examples/train_mnist.py's train_epoch, imported as the command does."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        return importlib.import_module("train_mnist").train_epoch
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
 
 
 def mnist_like_batches(count, batch=4, seed=0):
@@ -66,7 +56,7 @@ def test_a_training_step_reads_nothing_back_and_the_loss_once_per_log_interval(s
     logged = []
     with fake_cupy.count_transfers() as counts:
         batches, seen = transfers_before_each_step(mnist_like_batches(STEPS), counts)
-        mean = the_commands_loop()(model, optimizer, None, None, batches, config,
+        mean = the_commands_train_epoch()(model, optimizer, None, None, batches, config,
                                    lambda *point: logged.append(point))
     seen.append((counts.reads, counts.copies))  # after the last step (and the epoch's mean)
     reads = [after[0] - before[0] for before, after in zip(seen, seen[1:])]
@@ -81,7 +71,7 @@ def test_the_epochs_mean_reads_back_only_what_is_left(stand_in_gpu):
     model = models.fixed_res_cnn().to("gpu")
     config = SimpleNamespace(device="gpu", log_every=LOG_EVERY, label_smoothing=0.0)
     with fake_cupy.count_transfers() as counts:
-        the_commands_loop()(model, optim.SGD(model.parameters(), lr=0.01), None, None,
+        the_commands_train_epoch()(model, optim.SGD(model.parameters(), lr=0.01), None, None,
                             mnist_like_batches(STEPS + 1), config)
     assert counts.reads == STEPS // LOG_EVERY + 1  # two intervals, then the one step left
 

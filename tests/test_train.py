@@ -12,14 +12,13 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from commandline import ROOT, check_ok, check_refused, run_cli, start_cli
+from commandline import ROOT, check_ok, check_refused, run_cli, start_cli, the_commands_train_epoch
 from helpers import DEVICES, host, on
 
 import minigrad
@@ -288,20 +287,11 @@ def toy_model(device):
     return nn.Sequential(nn.Linear(4, 3)).to(device)
 
 
-def the_loop():
-    """examples/train_mnist.py's train_epoch, imported as the command does."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        return importlib.import_module("train_mnist").train_epoch
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
-
-
 def train_epoch(model, optimizer, batches, scheduler=None, device="cpu", log_every=50, log=None,
                 loss_limit=None, label_smoothing=0.0, average=None):
     """The command's loop with these options (as --device, --log-every, --label-smoothing)."""
     config = SimpleNamespace(device=device, log_every=log_every, label_smoothing=label_smoothing)
-    return the_loop()(model, optimizer, scheduler, average, batches, config, log, loss_limit)
+    return the_commands_train_epoch()(model, optimizer, scheduler, average, batches, config, log, loss_limit)
 
 
 @pytest.mark.parametrize("device", DEVICES)
