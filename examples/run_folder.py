@@ -248,19 +248,31 @@ def record_epoch(metrics, train_loss, val, lr, seconds, images_per_second, curve
 
 @contextlib.contextmanager
 def ctrl_c_deferred():
-    """Hold a Ctrl-C back until the block is done (then raise it), so that
-    files written together stay consistent."""
+    """Hold a Ctrl-C (or a SIGTERM, which the command treats alike) back until the
+    block is done (then raise it), so that files written together stay consistent."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    previous = {number: signal.signal(number, lambda got, frame: received.append(got))
+                for number in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     if received:
         raise KeyboardInterrupt
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_sigterm():
+    """Let SIGTERM (``kill``, a job scheduler, ``docker stop``) stop the command as a
+    Ctrl-C does: the last checkpoint kept, the lock released, one line said."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def check_same_run(out):

@@ -164,6 +164,7 @@ def learning_rate(optimizer):
 def main(argv=None):
     """Run the command line ``argv``; returns the exit code. The run folder is locked
     for this process while the command runs."""
+    run_folder.stop_on_sigterm()
     try:
         try:
             return run_command(argv)

@@ -383,15 +383,15 @@ def test_resume_on_another_number_of_processes_is_refused(finished_run, tiny_mni
 
 # ----------------------------------------------------------------- Ctrl-C (7) ---
 
-def interrupt(process, after_line):
-    """Send Ctrl-C once the command prints a line starting with ``after_line``; returns
-    (exit code, stdout, stderr)."""
+def interrupt(process, after_line, signal_number=signal.SIGINT):
+    """Send Ctrl-C (or ``signal_number``) once the command prints a line starting with
+    ``after_line``; returns (exit code, stdout, stderr)."""
     stdout = []
     try:
         for line in process.stdout:
             stdout.append(line)
             if line.startswith(after_line):
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal_number)
                 break
         rest, stderr = process.communicate(timeout=120)
     finally:
@@ -418,15 +418,18 @@ def test_ctrl_c_while_the_varres_pngs_are_decoded(env, tmp_path):
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
 @pytest.mark.parametrize("after_line", ["loading data", "before training", "epoch 1/1 "])
-def test_ctrl_c_anywhere_leaves_consistent_files_and_no_traceback(after_line, tiny_mnist, env,
-                                                                  tmp_path):
-    """Wherever the Ctrl-C lands (the run may even finish first): exit code 130
-    with the interrupted message, and metrics.json says finished only when
-    every final file is there, epochs_completed only what the checkpoint holds."""
+def test_ctrl_c_anywhere_leaves_consistent_files_and_no_traceback(after_line, signal_number,
+                                                                  tiny_mnist, env, tmp_path):
+    """Wherever the Ctrl-C (or a SIGTERM, alike) lands (the run may even finish first):
+    exit code 130 with the interrupted message, no lock left, and metrics.json says
+    finished only when every final file is there, epochs_completed only what the
+    checkpoint holds."""
     out = tmp_path / "run"
     process = start_cli("--data-dir", tiny_mnist, *TINY, "--out", out, env=env)
-    code, stdout, stderr = interrupt(process, after_line)
+    code, stdout, stderr = interrupt(process, after_line, signal_number)
+    assert not (out / ".lock").exists()
     assert "Traceback" not in stderr
     if code == 0:
         assert "test accuracy" in stdout
