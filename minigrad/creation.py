@@ -36,7 +36,22 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
         data = data.data
     if backend.is_array(data):
         data = data.copy()
+    _check_rectangular(data)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def _check_rectangular(data, dim=0):
+    """Nested lists must have one length per dimension, as torch.tensor says."""
+    if not isinstance(data, (list, tuple)):
+        return
+    lengths = [len(item) if isinstance(item, (list, tuple)) else None for item in data]
+    for length in lengths:
+        if length != lengths[0]:
+            expected = "a number" if lengths[0] is None else f"a sequence of length {lengths[0]}"
+            got = "a number" if length is None else f"a sequence of length {length}"
+            raise ValueError(f"tensor(): expected {expected} at dim {dim + 1}, got {got}")
+    for item in data:
+        _check_rectangular(item, dim + 1)
 
 
 def _shape(size):
