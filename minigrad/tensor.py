@@ -42,8 +42,8 @@ class Tensor(TorchMethods):
         self.version = -1  # how often .data was replaced (an optimizer step replaces it)
         self.data = data if device is None else backend.to_device(data, device)
         self.grad = None
-        self._fn = None  # the Function that produced this tensor, if recorded
         self.requires_grad = requires_grad
+        self._fn = None  # the Function that produced this tensor, if recorded
 
     @property
     def data(self):

@@ -103,24 +103,16 @@ class TorchMethods:
     def bool(self):
         return self.type(np.bool_)
 
-    @property
-    def requires_grad(self):
-        """Whether backward reaches this tensor; only a leaf's can be switched off, as in
-        PyTorch (``detach()`` gives a computed tensor's value off the tape)."""
-        return self._requires_grad
-
-    @requires_grad.setter
-    def requires_grad(self, value):
-        if not value and self.grad_fn is not None:
-            raise RuntimeError("requires_grad can be switched off only on a leaf tensor; for "
-                               "a computed tensor without gradient use .detach()")
-        self._requires_grad = bool(value)
-
     def requires_grad_(self, requires_grad=True):
-        """Switch ``requires_grad`` of this leaf in place, as PyTorch."""
+        """Switch ``requires_grad`` of this leaf in place, as PyTorch; a computed tensor's
+        cannot be switched off (``detach()`` gives its value off the tape). Assigning
+        ``.requires_grad`` directly is not checked: it is a plain attribute, read by every op."""
         if requires_grad and self.dtype.kind != "f":
             raise RuntimeError(f"only floating-point tensors can require gradients, "
                                f"got {self.dtype}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can be switched off only on a leaf tensor; for "
+                               "a computed tensor without gradient use .detach()")
         self.requires_grad = requires_grad
         return self
 
