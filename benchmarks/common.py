@@ -45,6 +45,8 @@ def reexec_without_blas_overrides(argv):
     """
     if "--keep-blas-env" in argv or not any(v in os.environ for v in BLAS_VARS):
         return
+    if not os.path.isfile(argv[0]):  # `python -c` (a test importing a benchmark): no script to restart
+        return
     env = {k: v for k, v in os.environ.items() if k not in BLAS_VARS}
     env["MINIGRAD_BENCH_DROPPED_BLAS_ENV"] = "1"
     os.execve(sys.executable, [sys.executable] + argv, env)

@@ -134,3 +134,14 @@ def test_conv_floor_times_the_networks_convolutions_against_pytorchs(tmp_path):
         assert row["torch_conv_ms"] > 0 and row["unfold_fold_ms"] > 0
     assert "W'ᵀdY'" not in rows[0]["minigrad"]  # the image needs no gradient
     assert "| all three |" in done.stdout
+
+
+def test_a_benchmark_imported_by_python_c_with_blas_overrides_set_still_runs():
+    """A machine that sets OPENBLAS_CORETYPE: a script restarts itself without it, but a
+    `python -c` program importing a benchmark (as tests do) has no script to restart."""
+    code = "import sys; sys.path.insert(0, 'benchmarks'); import step; print('imported')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_CORETYPE="Haswell"),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported"
