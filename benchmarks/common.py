@@ -29,7 +29,8 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 __all__ = [
     "BLAS_VARS", "FRAMEWORKS", "RESULTS", "THREAD_VARS", "MemoryProbe", "WorkerError",
-    "alternate", "check_gpu", "compare", "framework_report", "machine_report", "median",
+    "alternate", "check_gpu", "compare", "framework_report", "live_memory_hook", "machine_report",
+    "median",
     "reexec_without_blas_overrides", "run_worker", "torch_twin", "worker_env", "write_json",
 ]
 
@@ -138,52 +139,79 @@ def check_gpu(script):
 # ----- what a worker measures about itself --------------------------------------
 
 class MemoryProbe:
-    """Peak memory of the steps beyond what lives between them.
+    """Peak memory of the steps beyond what lives between them; use it as
+    ``with MemoryProbe(device, torch) as probe:`` around the timed steps, then read
+    ``probe.peak_growth()``.
 
-    ``start()`` is called after the model, data and warm-up steps: it frees
-    what the allocator keeps (``malloc_trim``), reads the resident set size as
-    the baseline, and resets the kernel's peak counter. ``peak_growth()`` is
-    then the peak resident set size (``ru_maxrss``) since ``start`` minus the
-    baseline: the memory the steps need at their worst. On the GPU the
-    frameworks' own counters are used instead (``device='gpu'``).
+    On the CPU, entering frees what the allocator keeps (``malloc_trim``), reads the
+    resident set size as the baseline and resets the kernel's peak counter;
+    ``peak_growth()`` is the peak resident set size (``ru_maxrss``) since then minus
+    the baseline: the memory the steps need at their worst. On the GPU both frameworks
+    count the bytes in live allocations, above what lived when the steps began: PyTorch
+    with ``max_memory_allocated``, minigrad with :func:`live_memory_hook` (the pool's
+    cached free blocks are not counted, as PyTorch does not count its own).
     """
 
     def __init__(self, device="cpu", torch=None):
         self.device, self.torch, self.baseline, self.peak_was_reset = device, torch, 0, False
+        self.hook = None
 
-    def start(self):
+    def __enter__(self):
         gc.collect()
         if self.device == "gpu":
-            self.baseline = self._gpu_bytes_in_use()
-            return
+            self.peak_was_reset = True
+            if self.torch is not None:
+                self.torch.cuda.reset_peak_memory_stats()
+                self.baseline = self.torch.cuda.memory_allocated()
+            else:
+                from minigrad import backend
+                self.hook = live_memory_hook(backend.gpu_module())
+                self.hook.__enter__()
+            return self
         _trim_heap()
         self.baseline = _resident_bytes()
         self.peak_was_reset = _reset_peak_rss()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.hook is not None:
+            self.hook.__exit__(*exc_info)
+        return False
 
     def peak_growth(self):
-        """Bytes above the baseline at the worst moment since ``start``."""
+        """Bytes above the baseline at the worst moment of the steps."""
+        if self.hook is not None:
+            return self.hook.peak
         if self.device == "gpu":
-            return self._gpu_peak_bytes() - self.baseline
+            return self.torch.cuda.max_memory_allocated() - self.baseline
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
         return max(0, peak - self.baseline)
 
-    def _gpu_bytes_in_use(self):
-        if self.torch is not None:
-            self.torch.cuda.reset_peak_memory_stats()
-            return self.torch.cuda.memory_allocated()
-        pool = _cupy_pool()
-        pool.free_all_blocks()  # from here on, the pool only grows to the peak in use
-        return pool.used_bytes()
 
-    def _gpu_peak_bytes(self):
-        if self.torch is not None:
-            return self.torch.cuda.max_memory_allocated()
-        return _cupy_pool().total_bytes()
+def live_memory_hook(gpu):
+    """A ``cupy.cuda.MemoryHook`` counting the bytes in live allocations: ``in_use`` now
+    and ``peak`` since it was made, both relative to when it was made (as PyTorch's
+    ``max_memory_allocated`` after ``reset_peak_memory_stats``, less what was allocated then).
 
+    CuPy calls ``malloc_postprocess`` when its pool hands out a block and
+    ``free_postprocess`` when a block goes back; ``mem_size`` is the block's size
+    (the request rounded up to 512 bytes, as PyTorch rounds). It counts only inside
+    ``with hook:``, on this thread.
+    """
+    class LiveMemory(gpu.cuda.MemoryHook):
+        name = "LiveMemory"
 
-def _cupy_pool():
-    from minigrad import backend
-    return backend.gpu_module().get_default_memory_pool()
+        def __init__(self):
+            self.in_use = self.peak = 0
+
+        def malloc_postprocess(self, **kwargs):
+            self.in_use += kwargs["mem_size"]
+            self.peak = max(self.peak, self.in_use)
+
+        def free_postprocess(self, **kwargs):
+            self.in_use -= kwargs["mem_size"]
+
+    return LiveMemory()
 
 
 def _trim_heap():

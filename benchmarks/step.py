@@ -20,7 +20,7 @@ the arrays one step allocates).
 Peak memory on the GPU has one definition for both: the most bytes held by live
 allocations during the timed steps, above what was held when they began. PyTorch
 reports it as ``torch.cuda.max_memory_allocated``; for minigrad a ``cupy.cuda.MemoryHook``
-(:func:`live_memory_hook`) adds each block CuPy's pool hands out and subtracts each block
+(``common.live_memory_hook``) adds each block CuPy's pool hands out and subtracts each block
 given back. The pool's cached free blocks, which ``MemoryPool.total_bytes`` would count,
 are not memory in use (PyTorch's caching allocator keeps them too, and does not count them).
 
@@ -151,32 +151,6 @@ def torch_stepper(torch, network, batches, device):
     return step, data, torch.cuda.synchronize if device == "gpu" else None
 
 
-def live_memory_hook(gpu):
-    """A ``cupy.cuda.MemoryHook`` counting the bytes in live allocations: ``in_use`` now
-    and ``peak`` since it was made, both relative to when it was made (as PyTorch's
-    ``max_memory_allocated`` after ``reset_peak_memory_stats``, less what was allocated then).
-
-    CuPy calls ``malloc_postprocess`` when its pool hands out a block and
-    ``free_postprocess`` when a block goes back; ``mem_size`` is the block's size
-    (the request rounded up to 512 bytes, as PyTorch rounds). It counts only inside
-    ``with hook:``, on this thread.
-    """
-    class LiveMemory(gpu.cuda.MemoryHook):
-        name = "LiveMemory"
-
-        def __init__(self):
-            self.in_use = self.peak = 0
-
-        def malloc_postprocess(self, **kwargs):
-            self.in_use += kwargs["mem_size"]
-            self.peak = max(self.peak, self.in_use)
-
-        def free_postprocess(self, **kwargs):
-            self.in_use -= kwargs["mem_size"]
-
-    return LiveMemory()
-
-
 def run_cycle(step, data, sync):
     """One step on each batch (each size); seconds, the device synchronized."""
     start = time.perf_counter()
@@ -200,23 +174,15 @@ def worker(args):
         step, data, sync = minigrad_stepper(network, batches, args.device)
     for _ in range(math.ceil(args.warmup / len(sizes))):
         run_cycle(step, data, sync)
-    cycles_needed = math.ceil(args.steps / len(sizes))
-    if args.worker == "minigrad" and args.device == "gpu":
-        gpu = backend.gpu_module()
-        sync()
-        hook = live_memory_hook(gpu)
-        with hook:
-            cycles = [run_cycle(step, data, sync) / len(sizes) for _ in range(cycles_needed)]
-        peak, peak_was_reset = hook.peak, True
-    else:
-        probe = MemoryProbe(args.device, torch)
-        probe.start()
-        cycles = [run_cycle(step, data, sync) / len(sizes) for _ in range(cycles_needed)]
-        peak, peak_was_reset = probe.peak_growth(), probe.peak_was_reset
+    if sync is not None:
+        sync()  # the warm-up done on the device before memory and time are counted
+    with MemoryProbe(args.device, torch) as probe:
+        cycles = [run_cycle(step, data, sync) / len(sizes)
+                  for _ in range(math.ceil(args.steps / len(sizes)))]
     result = {"framework": args.worker, "setting": args.setting_text, "device": args.device,
               "ms": 1e3 * median(cycles), "ms_best": 1e3 * min(cycles),
               "steps": len(cycles) * len(sizes),
-              "peak_mib": peak / MIB, "peak_was_reset": peak_was_reset,
+              "peak_mib": probe.peak_growth() / MIB, "peak_was_reset": probe.peak_was_reset,
               "report": framework_report(torch),
               "torch_imported": "torch" in sys.modules}
     if args.worker == "minigrad" and args.device == "cpu":

@@ -246,6 +246,9 @@ def record_epoch(metrics, train_loss, val, lr, seconds, images_per_second, curve
     metrics["seconds"] = sum(metrics["epoch_seconds"])
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def ctrl_c_deferred():
     """Hold a Ctrl-C (or a SIGTERM, which the command treats alike) back until the
@@ -265,14 +268,19 @@ def ctrl_c_deferred():
         raise KeyboardInterrupt
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def stop_on_sigterm():
-    """Let SIGTERM (``kill``, a job scheduler, ``docker stop``) stop the command as a
-    Ctrl-C does: the last checkpoint kept, the lock released, one line said."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """Inside the block, SIGTERM (``kill``, a job scheduler, ``docker stop``) stops the
+    command as a Ctrl-C does: the last checkpoint kept, the lock released, one line
+    said. The handler before it comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_same_run(out):

@@ -164,15 +164,16 @@ def learning_rate(optimizer):
 def main(argv=None):
     """Run the command line ``argv``; returns the exit code. The run folder is locked
     for this process while the command runs."""
-    run_folder.stop_on_sigterm()
-    try:
+    with run_folder.sigterm_as_ctrl_c():
         try:
-            return run_command(argv)
-        finally:
+            try:
+                return run_command(argv)
+            finally:
+                run_folder.release_locks()
+        except KeyboardInterrupt:  # a Ctrl-C between the command's own handlers, as it ends
             run_folder.release_locks()
-    except KeyboardInterrupt:  # a Ctrl-C between the command's own handlers, as it ends
-        run_folder.release_locks()
-        return report("interrupted as the command ended; every file it wrote is complete", 130)
+            return report("interrupted as the command ended; every file it wrote is complete",
+                          130)
 
 
 def run_command(argv):

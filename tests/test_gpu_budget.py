@@ -175,9 +175,9 @@ def test_the_batch_sweep_is_for_the_gpu():
 LIVE_MEMORY = """
 import json, sys, types
 sys.path.insert(0, "benchmarks")
-import step
+import common
 gpu = types.SimpleNamespace(cuda=types.SimpleNamespace(MemoryHook=object))  # CuPy's base class
-hook = step.live_memory_hook(gpu)
+hook = common.live_memory_hook(gpu)
 seen = []
 for event, size in [("malloc", 512), ("malloc", 2048), ("free", 512), ("free", 4096),
                     ("malloc", 1024), ("malloc", 512)]:
