@@ -21,7 +21,8 @@ from datafiles import real_data_dir
 torch = pytest.importorskip("torch")
 
 FOLDER = Path(__file__).resolve().parent.parent / "examples" / "pytorch"
-PROGRAMS = ["mnist_cnn", "cifar_style", "quickstart_mlp", "batchnorm_net", "custom_dataset"]
+PROGRAMS = ["mnist_cnn", "cifar_style", "quickstart_mlp", "batchnorm_net", "custom_dataset",
+            "manual_sgd"]
 IMPORT_SWAPS = [  # (PyTorch's import line, the same import of minigrad)
     (r"^import torch$", "import minigrad as torch"),
     (r"^import torch\.([\w.]+) as (\w+)$", r"import minigrad.\1 as \2"),
